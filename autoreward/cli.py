@@ -1,0 +1,263 @@
+"""The `autoreward` command line: envs, check, train, eval, bench.
+
+Exit codes: 0 done (or accepted), 1 rejected or failed (the reason is printed), 2 usage error.
+Library code prints nothing; everything users see is printed here, with rich.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from autoreward.errors import AutorewardError, UsageError
+
+EVAL_SEED = 1000  # evaluation games are seeded apart from training games (seeds 0..)
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except AutorewardError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/yellow]")
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autoreward", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    envs = sub.add_parser("envs", help="list the supported tasks, or show what the designer is told about one")
+    envs.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    envs.add_argument("task", nargs="?", help="task id (with `show`)")
+    envs.set_defaults(handler=_cmd_envs)
+
+    check = sub.add_parser("check", help="check a reward file: static rules, then a sandboxed probe")
+    check.add_argument("reward", help="path of the reward file")
+    check.add_argument("--task", required=True, help="task id, e.g. MiniHack-KeyRoom-S5-v0")
+    check.add_argument("--transitions", type=_positive, default=256, help="probe transitions (default 256)")
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    check.set_defaults(handler=_cmd_check)
+
+    train = sub.add_parser("train", help="train a PPO policy with a reward file (or the task reward alone)")
+    train.add_argument("--task", required=True)
+    train.add_argument("--reward", required=True, help="reward file, or `none` for the task's own sparse reward")
+    train.add_argument("--steps", type=_positive, default=150_000)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--envs", type=_positive, default=2, help="parallel environments (default 2)")
+    train.add_argument("--env-workers", type=int, default=-1,
+                       help="processes running the envs: -1 auto (cores - 1), 0 inside the trainer")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--task-coef", type=float, default=1.0, help="weight of the task reward (default 1)")
+    train.add_argument("--eval-episodes", type=int, default=50, help="evaluate after training (0: skip)")
+    train.add_argument("--skip-check", action="store_true", help="do not run the critic before training")
+    train.add_argument("--out", required=True, help="output folder (metrics.jsonl, policy.zip, eval.json)")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.set_defaults(handler=_cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a trained policy by the task's own success")
+    ev.add_argument("--task", required=True)
+    ev.add_argument("--policy", required=True, help="policy.zip (or the training output folder)")
+    ev.add_argument("--episodes", type=_positive, default=50)
+    ev.add_argument("--seed", type=int, default=EVAL_SEED,
+                    help=f"evaluation seed (default {EVAL_SEED}, apart from training seeds)")
+    ev.add_argument("--greedy", action="store_true", help="take the most likely action instead of sampling")
+    ev.add_argument("--out", required=True)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(handler=_cmd_eval)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(title="benchmarks", metavar="WHAT")
+    bench_env = bench_sub.add_parser("env", help="env steps/s bare and with State building + a reward function")
+    bench_env.add_argument("--task", required=True)
+    bench_env.add_argument("--reward", required=True)
+    bench_env.add_argument("--steps", type=_positive, default=40_000)
+    bench_env.add_argument("--seed", type=int, default=0)
+    bench_env.add_argument("--json", action="store_true")
+    bench_env.set_defaults(handler=_cmd_bench_env)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _existing_file(path: str, what: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{what} {path!r} not found")
+    return p
+
+
+# ----- envs -------------------------------------------------------------------------------------------
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from autoreward.env.card import card_for, cards
+
+    if args.action == "show":
+        if not args.task:
+            raise UsageError("usage: autoreward envs show TASK")
+        sys.stdout.write(card_for(args.task).describe(args.task))  # verbatim: no wrapping, no markup
+        return 0
+    table = Table(title="Supported tasks", show_lines=False)
+    table.add_column("task")
+    table.add_column("family")
+    table.add_column("goal")
+    for card in cards():
+        for task in card.tasks:
+            table.add_row(task.id, card.family, escape(task.goal.replace("\n", " ")))
+    console.print(table)
+    return 0
+
+
+# ----- check ------------------------------------------------------------------------------------------
+def _cmd_check(args: argparse.Namespace) -> int:
+    from autoreward.env.card import card_for
+    from autoreward.reward.critic import check
+
+    path = _existing_file(args.reward, "reward file")
+    card_for(args.task)
+    with console.status("checking (static rules, then the sandboxed probe)...") if not args.json else nullcontext():
+        verdict = check(path.read_text(encoding="utf-8"), args.task, transitions=args.transitions, seed=args.seed)
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        _print_verdict(verdict)
+    return 0 if verdict.accepted else 1
+
+
+def _print_verdict(verdict: Any) -> None:
+    status = "[green]accepted[/green]" if verdict.accepted else "[red]rejected[/red]"
+    console.print(f"{status} (last stage: {verdict.stage})")
+    for error in verdict.errors:
+        console.print(f"  [red]error[/red] {escape(error)}")
+    for warning in verdict.warnings:
+        console.print(f"  [yellow]warning[/yellow] {escape(warning)}")
+    stats = verdict.probe_stats
+    if stats.get("calls"):
+        console.print(f"  probe: {stats['calls']} calls, {stats['call_time_mean_us']:.0f} us mean, "
+                      f"{stats['call_time_max_us']:.0f} us max; isolation: {stats.get('network_isolation', '?')}")
+        for name, s in stats.get("components", {}).items():
+            console.print(f"    {escape(name)}: mean {s['mean']:.4g}, min {s['min']:.4g}, max {s['max']:.4g}, "
+                          f"nonzero {s['nonzero']:.0%}")
+
+
+# ----- train ------------------------------------------------------------------------------------------
+def _cmd_train(args: argparse.Namespace) -> int:
+    from autoreward.env.card import card_for
+    from autoreward.evaluate import evaluate
+    from autoreward.train.ppo import TrainConfig, train
+
+    card_for(args.task)
+    reward = None if args.reward.lower() == "none" else str(_existing_file(args.reward, "reward file"))
+    if reward and not args.skip_check:
+        from autoreward.reward.critic import check
+
+        with console.status("checking the reward (static rules, sandboxed probe)..."):
+            verdict = check(Path(reward).read_text(encoding="utf-8"), args.task)
+        if not verdict.accepted:
+            _print_verdict(verdict)
+            err_console.print("[red]the reward was rejected; not training[/red] (--skip-check trains anyway)")
+            return 1
+    config = TrainConfig(task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs,
+                         env_workers=args.env_workers, device=args.device, out=args.out, task_coef=args.task_coef)
+    if not args.json:
+        console.print(f"training {args.task} with {'the task reward alone' if reward is None else reward} "
+                      f"for {args.steps} steps -> {args.out}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=console, disable=args.json) as progress:
+        bar = progress.add_task("train", total=args.steps, info="")
+
+        def update(done: int, total: int, record: dict[str, Any] | None) -> None:
+            info = ""
+            if record:
+                rate = record.get("success_rate")
+                info = f"{record['sps']:.0f} steps/s" + (f", success {rate:.0%}" if rate is not None else "")
+            progress.update(bar, completed=min(done, total), info=info)
+
+        result = train(config, progress=update)
+    summary: dict[str, Any] = {"train": _asdict(result)}
+    if not result.ok:
+        err_console.print(f"[red]training stopped:[/red] {escape(result.stopped_reason or '')}")
+    elif args.eval_episodes > 0:
+        with console.status(f"evaluating {args.eval_episodes} episodes..."):
+            evaluation = evaluate(args.task, result.policy, episodes=args.eval_episodes, seed=EVAL_SEED,
+                                  out=args.out)
+        summary["eval"] = {k: v for k, v in evaluation.to_dict().items() if k != "outcomes"}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        console.print(f"trained {result.steps:,} steps in {result.seconds:.0f} s ({result.sps:.0f} steps/s) on "
+                      f"{result.device}; policy: {result.policy}")
+        if "eval" in summary:
+            e = summary["eval"]
+            console.print(f"[bold]evaluated success: {e['success_rate']:.1%}[/bold] over {e['episodes']} episodes "
+                          f"(mean task return {e['mean_return']:.3f}); failures: {e['failure_causes'] or 'none'}")
+    return 0 if result.ok else 1
+
+
+# ----- eval -------------------------------------------------------------------------------------------
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from autoreward.evaluate import evaluate
+
+    with console.status(f"evaluating {args.episodes} episodes...") if not args.json else nullcontext():
+        result = evaluate(args.task, args.policy, episodes=args.episodes, seed=args.seed, out=args.out,
+                          greedy=args.greedy)
+    data = {k: v for k, v in result.to_dict().items() if k != "outcomes"}
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        console.print(f"[bold]success {result.success_rate:.1%}[/bold] over {result.episodes} episodes; mean task "
+                      f"return {result.mean_return:.3f}; episode length {result.episode_length['mean']:.0f} "
+                      f"(min {result.episode_length['min']}, max {result.episode_length['max']})")
+        for cause, count in result.failure_causes.items():
+            console.print(f"  {count:4d}  {escape(cause)}")
+        console.print(f"written: {Path(args.out) / 'eval.json'}, {Path(args.out) / 'trajectories.jsonl'}")
+    return 0
+
+
+# ----- bench ------------------------------------------------------------------------------------------
+def _cmd_bench_env(args: argparse.Namespace) -> int:
+    from autoreward.bench import bench_env
+
+    _existing_file(args.reward, "reward file")
+    with console.status("benchmarking...") if not args.json else nullcontext():
+        result = bench_env(args.task, args.reward, steps=args.steps, seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        console.print(f"bare env: {result['raw_sps']:.0f} steps/s; with State + reward: {result['reward_sps']:.0f} "
+                      f"steps/s; overhead {result['overhead']:.1%}")
+    return 0
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The evaluator: a trained policy's success by the task's own criterion, on fixed seeds.
+
+Writes `eval.json` (success rate, returns, episode lengths, failure causes) and `trajectories.jsonl` (a few
+episodes rendered as compact text, for the analyzer). The task's own reward is what is reported as return;
+no reward function is involved. Actions are sampled from the policy, as in training (a memoryless greedy
+policy tends to loop between two cells; `greedy=True` measures that instead). The games and the sampling
+are seeded: the same policy, seed and episode count give the same result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autoreward.env.card import action_names, card_for
+from autoreward.env.render import compact_step, render_state
+from autoreward.env.state import State
+from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
+from autoreward.errors import UsageError
+from autoreward.io import write_json_atomic, write_text_atomic
+from autoreward.train.observation import PolicyObservation
+
+STUCK_WINDOW = 30  # a timed-out episode whose last STUCK_WINDOW steps visited <= STUCK_CELLS cells was stuck
+STUCK_CELLS = 3
+
+
+@dataclass
+class EpisodeOutcome:
+    episode: int
+    success: bool
+    task_return: float
+    length: int
+    outcome: str  # "success" | "death: ..." | "timeout" | "stuck" | "ended"
+
+
+@dataclass
+class EvalResult:
+    task: str
+    policy: str
+    episodes: int
+    seed: int
+    greedy: bool
+    success_rate: float
+    mean_return: float
+    std_return: float
+    episode_length: dict[str, float]
+    failure_causes: dict[str, int]
+    outcomes: list[EpisodeOutcome] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_policy(path: str | Path, device: str = "cpu") -> Any:
+    from stable_baselines3 import PPO
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "policy.zip"
+    if not path.is_file():
+        raise UsageError(f"no policy at {str(path)!r} (expected a policy.zip written by `autoreward train`)")
+    return PPO.load(path, device=device)
+
+
+def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, out: str | Path | None = None,
+             trajectories: int = 3, greedy: bool = False, crop: int = 9) -> EvalResult:
+    """Play `episodes` episodes of `task` with the policy; episode i is always the same game for a seed."""
+    if episodes < 1:
+        raise UsageError("--episodes must be at least 1")
+    card = card_for(task)
+    model = load_policy(policy)
+    torch.manual_seed(seed)  # action sampling
+    env = PolicyObservation(card.make(task, seed=seed), crop=crop)
+    if model.observation_space != env.observation_space or model.action_space != env.action_space:
+        env.close()
+        raise UsageError(f"the policy {str(policy)!r} does not fit {task}: it was trained on other observations or "
+                         "actions (another task, or an older autoreward); train it again")
+    names = action_names(env)
+    outcomes: list[EpisodeOutcome] = []
+    rendered: list[dict[str, Any]] = []
+    try:
+        for episode in range(episodes):
+            outcome, lines, final = _play(env, card, model, episode, names, greedy,
+                                          keep=episode < trajectories)
+            outcomes.append(outcome)
+            if episode < trajectories:
+                rendered.append({"episode": episode, "success": outcome.success, "outcome": outcome.outcome,
+                                 "length": outcome.length, "steps": lines, "final": final})
+    finally:
+        env.close()
+    returns = np.array([o.task_return for o in outcomes])
+    lengths = np.array([o.length for o in outcomes])
+    result = EvalResult(
+        task=task, policy=str(policy), episodes=episodes, seed=seed, greedy=greedy,
+        success_rate=round(float(np.mean([o.success for o in outcomes])), 6),
+        mean_return=round(float(returns.mean()), 6), std_return=round(float(returns.std()), 6),
+        episode_length={"mean": round(float(lengths.mean()), 3), "min": int(lengths.min()), "max": int(lengths.max())},
+        failure_causes=dict(Counter(o.outcome for o in outcomes if not o.success).most_common()),
+        outcomes=outcomes,
+    )
+    if out is not None:
+        out = Path(out)
+        write_json_atomic(out / "eval.json", result.to_dict())
+        write_text_atomic(out / "trajectories.jsonl", "".join(json.dumps(r) + "\n" for r in rendered))
+    return result
+
+
+def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: list[str], greedy: bool,
+          keep: bool, max_lines: int = 60) -> tuple[EpisodeOutcome, list[str], str]:
+    obs, info = env.reset()
+    prev = State.copy_from(env.raw)
+    lines = [compact_step(None, None, prev)] if keep else []
+    positions = [prev.pos]
+    total, steps, messages = 0.0, 0, [prev.message]
+    terminated = truncated = False
+    while not (terminated or truncated):
+        action, _ = model.predict(obs, deterministic=greedy)
+        obs, reward, terminated, truncated, info = env.step(int(action))
+        steps += 1
+        total += float(reward)
+        end = int(info.get("end_status", 0))
+        state = State.copy_from(env.raw, reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH, steps)
+        positions.append(state.pos)
+        if state.message:
+            messages.append(state.message)
+        if keep:
+            lines.append(compact_step(prev, names[int(action)], state))
+        prev = state
+    success = card.success(info)
+    outcome = "success" if success else _failure_cause(info, terminated, truncated, positions, messages)
+    if keep and len(lines) > max_lines:  # keep the start and the end of long episodes
+        lines = [*lines[:10], f"... {len(lines) - max_lines} steps omitted ...", *lines[-(max_lines - 10):]]
+    final = render_state(prev) if keep else ""
+    return EpisodeOutcome(episode, success, round(total, 6), steps, outcome), lines, final
+
+
+def _failure_cause(info: dict[str, Any], terminated: bool, truncated: bool, positions: list[tuple[int, int]],
+                   messages: list[str]) -> str:
+    if int(info.get("end_status", 0)) == DEATH:
+        last = next((m for m in reversed(messages) if m and not m.startswith(("Do you want", "You die"))), "")
+        return f"death: {last}" if last else "death"
+    if truncated:
+        recent = positions[-STUCK_WINDOW:]
+        return "stuck" if len(set(recent)) <= STUCK_CELLS else "timeout"
+    return "ended"

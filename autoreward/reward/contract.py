@@ -1,0 +1,251 @@
+"""The reward-function contract (DESIGN.md §2.1): what reward code may use, how it is loaded and called.
+
+The allow-lists here are the single source of truth: the designer is shown them (`CONTRACT_TEXT`, the env
+card's State API), the static critic enforces them, and `load_reward` executes code with nothing more.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoreward.env.state import STATE_API
+from autoreward.errors import RewardCodeError
+
+RewardFn = Callable[[Any, int, Any, dict], tuple[float, dict[str, float]]]
+
+ENTRY_POINT = "compute_reward"
+ENTRY_ARITY = 4  # (prev, action, state, memory)
+
+#: module name -> the names under which it may be imported.
+ALLOWED_MODULES: dict[str, tuple[str, ...]] = {"math": ("math",), "numpy": ("np", "numpy")}
+
+#: Builtins available to reward code: pure functions and types, no I/O, no reflection.
+SAFE_BUILTIN_NAMES: frozenset[str] = frozenset({
+    "abs", "all", "any", "bool", "chr", "dict", "divmod", "enumerate", "filter", "float", "frozenset", "int",
+    "isinstance", "iter", "len", "list", "map", "max", "min", "next", "ord", "pow", "range", "reversed", "round",
+    "set", "slice", "sorted", "str", "sum", "tuple", "zip",
+    "Exception", "ArithmeticError", "IndexError", "KeyError", "LookupError", "TypeError", "ValueError",
+    "ZeroDivisionError", "StopIteration", "True", "False", "None",
+})
+
+#: Builtins and names refused outright, with the reason shown to the designer.
+FORBIDDEN_NAMES: dict[str, str] = {
+    **{name: "it runs arbitrary code" for name in ("eval", "exec", "compile", "__import__", "breakpoint")},
+    **{name: "it reads or changes objects by reflection" for name in (
+        "getattr", "setattr", "delattr", "hasattr", "globals", "locals", "vars", "dir", "type", "object",
+        "super", "classmethod", "staticmethod", "property", "memoryview", "id", "hash", "callable",
+        "__builtins__", "__loader__", "__spec__")},
+    **{name: "reward code does no I/O" for name in ("open", "input", "print", "help", "exit", "quit")},
+}
+
+#: numpy names reward code may use (everything else in numpy, e.g. file I/O and np.random, is refused).
+NUMPY_API: frozenset[str] = frozenset({
+    "abs", "absolute", "all", "any", "arange", "argmax", "argmin", "argsort", "argwhere", "around", "array",
+    "array_equal", "asarray", "bool_", "ceil", "clip", "concatenate", "count_nonzero", "cumsum", "diff", "dot",
+    "e", "exp", "flatnonzero", "float32", "float64", "floor", "full", "hstack", "hypot", "inf", "int16",
+    "int32", "int64", "isfinite", "isin", "isnan", "linalg", "log", "log1p", "logical_and", "logical_not",
+    "logical_or", "max", "maximum", "mean", "median", "min", "minimum", "nan", "ndarray", "nonzero", "norm",
+    "ones", "ones_like", "pi", "prod", "round", "sign", "sort", "sqrt", "square", "stack", "std", "sum", "tanh",
+    "uint8", "unique", "vstack", "where", "zeros", "zeros_like",
+})
+
+#: math names reward code may use: the whole math module (pure functions and constants).
+MATH_API: frozenset[str] = frozenset(name for name in dir(math) if not name.startswith("_"))
+
+#: Methods and attributes of plain values (dict, list, tuple, set, str, numbers, numpy arrays) that are safe.
+VALUE_API: frozenset[str] = frozenset({
+    # dict / list / set / tuple
+    "get", "items", "keys", "values", "setdefault", "pop", "popitem", "update", "append", "extend", "insert",
+    "remove", "clear", "copy", "add", "discard", "union", "intersection", "difference", "issubset",
+    "issuperset", "index", "count", "sort", "reverse",
+    # str
+    "lower", "upper", "strip", "lstrip", "rstrip", "split", "splitlines", "startswith", "endswith", "replace",
+    "find", "rfind", "join", "isdigit", "isalpha", "isspace", "casefold",
+    # numbers and numpy arrays
+    "real", "imag", "is_integer", "shape", "size", "ndim", "dtype", "sum", "mean", "max", "min", "any", "all",
+    "argmax", "argmin", "astype", "reshape", "ravel", "flatten", "tolist", "item", "nonzero", "clip", "std",
+    "T", "cumsum",
+})
+
+#: Every attribute name reward code may read.
+ALLOWED_ATTRIBUTES: frozenset[str] = STATE_API | NUMPY_API | MATH_API | VALUE_API
+
+CONTRACT_TEXT = f"""
+## Reward function contract
+Write one Python file that defines
+
+    def compute_reward(prev, action, state, memory):
+        ...
+        return total, components
+
+- `prev`, `state`: the State before and after the step (API below); `action`: the action index (int);
+  `memory`: a dict that lives for one episode (empty at reset) for counters and visited sets.
+- Return `(total, components)`: `components` is a dict of named float terms (e.g. {{"progress": 0.1,
+  "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float.
+- The task's own sparse reward (`state.env_reward`) is added by the trainer: do not add it yourself.
+- Allowed imports: `import math`, `import numpy as np` (numpy functions: {", ".join(sorted(NUMPY_API))}).
+- Allowed builtins: {", ".join(sorted(SAFE_BUILTIN_NAMES - {"True", "False", "None"}))}.
+- At module level: imports, constants and function definitions only (helper functions are fine).
+- Not allowed: other imports, file/network/process access, print, eval/exec, reflection (getattr, type,
+  dunder or underscore attributes), str.format, global statements, changing module-level values, classes.
+- Keep it fast (well under a millisecond per call) and deterministic (no randomness).
+"""
+
+
+def safe_builtins() -> dict[str, Any]:
+    """The `__builtins__` of reward code: the allow-list plus an import that admits only math and numpy."""
+    allowed = {name: getattr(builtins, name) for name in SAFE_BUILTIN_NAMES if hasattr(builtins, name)}
+    allowed["__import__"] = _guarded_import
+    return allowed
+
+
+def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0):
+    # Also reached by numpy's C code, which imports its own submodules lazily through the builtins of the
+    # calling frame, here reward code's: those are let through; anything else reward code can't name.
+    if level == 0 and (name in ALLOWED_MODULES or name.startswith("numpy.")):
+        return builtins.__import__(name, globals, locals, fromlist, level)
+    raise ImportError(f"reward code may import only {', '.join(ALLOWED_MODULES)}, not {name!r}")
+
+
+def load_reward(source: str, filename: str = "reward.py") -> RewardFn:
+    """Statically check `source`, execute it with safe builtins only, and return its `compute_reward`.
+
+    Raises RewardCodeError with the critic's messages when the code breaks the contract.
+    """
+    from autoreward.reward.static import check_static
+
+    errors = [str(issue) for issue in check_static(source) if issue.severity == "error"]
+    if errors:
+        raise RewardCodeError(f"{filename} breaks the reward contract:\n  " + "\n  ".join(errors))
+    namespace: dict[str, Any] = {"__builtins__": safe_builtins(), "__name__": "autoreward_reward"}
+    try:
+        exec(compile(source, filename, "exec"), namespace)  # checked code, safe builtins only
+    except Exception as exc:
+        raise RewardCodeError(f"{filename} failed while loading: {type(exc).__name__}: {exc}") from exc
+    return namespace[ENTRY_POINT]
+
+
+def load_reward_file(path: str | Path) -> RewardFn:
+    path = Path(path)
+    return load_reward(path.read_text(encoding="utf-8"), path.name)
+
+
+class ContractViolation(Exception):
+    """A reward call returned something the contract does not allow (message is for the designer)."""
+
+
+def validate_result(result: Any, tolerance: float = 1e-6) -> tuple[float, dict[str, float]]:
+    """Check one return value against the contract and return it as (float, {str: float})."""
+    if type(result) is not tuple or len(result) != 2:
+        raise ContractViolation(
+            f"compute_reward must return a tuple (total, components), got {type(result).__name__}")
+    total, components = result
+    if type(components) is not dict:
+        raise ContractViolation(f"components must be a dict of name -> float, got {type(components).__name__}")
+    if len(components) > 64:
+        raise ContractViolation(f"components has {len(components)} entries; keep it to a few named terms")
+    clean = {}
+    expected = 0.0
+    for name, value in components.items():
+        if type(name) is not str:
+            raise ContractViolation(f"component names must be str, got {type(name).__name__}")
+        value = _number(value, f"component {name!r}")
+        clean[name] = value
+        expected += value
+    total = _number(total, "total")
+    if abs(total - expected) > tolerance * max(1.0, abs(expected)):
+        raise ContractViolation(f"total {total:.6g} is not the sum of the components ({expected:.6g})")
+    return total, clean
+
+
+def _number(value: Any, what: str) -> float:
+    kind = type(value)
+    if kind is not float and (kind is bool or not isinstance(value, (int, float, np.integer, np.floating))):
+        raise ContractViolation(f"{what} must be a float, got {kind.__name__}")
+    value = float(value)
+    if value - value != 0.0:  # NaN or infinity
+        raise ContractViolation(f"{what} is {value} (must be finite)")
+    return value
+
+
+class RewardCallTimeout(BaseException):
+    """A reward call ran past its budget (a BaseException, so `except Exception` in reward code can't eat it)."""
+
+
+class _CallTimer:
+    """A periodic SIGALRM that interrupts a reward call running past its budget.
+
+    Arming a one-shot timer around every call costs two system calls (~2 us, a tenth of an env step); instead
+    one interval timer ticks a few times per budget, and each call only stamps its start time.
+    """
+
+    def __init__(self) -> None:
+        self.started = 0.0  # perf_counter() at the start of the running call; 0 when none runs
+        self.budget = math.inf
+        self.users = 0
+        self.exit_hook = False
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.started and time.perf_counter() - self.started > self.budget:
+            self.started = 0.0
+            raise RewardCallTimeout
+
+
+_TIMER = _CallTimer()
+
+
+def install_call_timer(budget_s: float) -> bool:
+    """Start interrupting reward calls longer than `budget_s`; False off the main thread, where it can't."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    _TIMER.budget = min(_TIMER.budget, budget_s) if _TIMER.users else budget_s
+    _TIMER.users += 1
+    if not _TIMER.exit_hook:  # never leave a ticking timer behind: SIGALRM's default action kills the process
+        atexit.register(_stop_timer)
+        _TIMER.exit_hook = True
+    signal.signal(signal.SIGALRM, _TIMER.handle)
+    signal.siginterrupt(signal.SIGALRM, False)  # system calls in progress resume instead of failing
+    period = max(0.005, _TIMER.budget / 4)
+    signal.setitimer(signal.ITIMER_REAL, period, period)
+    return True
+
+
+def remove_call_timer() -> None:
+    """Undo one `install_call_timer`; the interval timer stops with the last user."""
+    _TIMER.users = max(0, _TIMER.users - 1)
+    if _TIMER.users == 0:
+        _stop_timer()
+
+
+def _stop_timer() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    _TIMER.users, _TIMER.budget = 0, math.inf
+
+
+def call_with_budget(fn: RewardFn, prev: Any, action: int, state: Any, memory: dict, budget_s: float) -> Any:
+    """Call the reward function; raise RewardCallTimeout if it runs over `budget_s` seconds.
+
+    After `install_call_timer` a runaway call is interrupted; without it (off the main thread) the call is
+    judged after it returns.
+    """
+    timer = _TIMER
+    timer.started = start = time.perf_counter()
+    try:
+        result = fn(prev, action, state, memory)
+    finally:
+        timer.started = 0.0
+    if not timer.users and time.perf_counter() - start > budget_s:  # no timer: judge after the call
+        raise RewardCallTimeout
+    return result

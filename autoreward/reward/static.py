@@ -1,0 +1,253 @@
+"""Critic stage 1: static rules on reward source code (no execution).
+
+Every rule refuses something that would let reward code reach outside its contract: imports beyond math
+and numpy, names and attributes outside the documented API, reflection, dynamic code, I/O, global writes.
+Each issue names the line, what is wrong, and what to write instead, because the designer reads them.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from autoreward.reward.contract import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_MODULES,
+    ENTRY_ARITY,
+    ENTRY_POINT,
+    FORBIDDEN_NAMES,
+    MATH_API,
+    NUMPY_API,
+    SAFE_BUILTIN_NAMES,
+)
+
+MAX_SOURCE_BYTES = 64_000
+
+_MUTATING_METHODS = frozenset({"append", "extend", "insert", "remove", "clear", "pop", "popitem", "update",
+                               "setdefault", "add", "discard", "sort", "reverse"})
+_FORBIDDEN_NODES: dict[type, str] = {
+    ast.ClassDef: "class definitions are not allowed; use functions and dicts",
+    ast.AsyncFunctionDef: "async functions are not allowed",
+    ast.Await: "await is not allowed",
+    ast.AsyncFor: "async for is not allowed",
+    ast.AsyncWith: "async with is not allowed",
+    ast.With: "with-statements are not allowed (reward code opens no files or resources)",
+    ast.Global: "global statements are not allowed; keep per-episode values in `memory`",
+    ast.Nonlocal: "nonlocal statements are not allowed; keep per-episode values in `memory`",
+    ast.Yield: "generator functions are not allowed; return a value",
+    ast.YieldFrom: "generator functions are not allowed; return a value",
+}
+
+
+_NAMED_BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs, ast.MatchStar)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding: where, what, and the fix."""
+
+    line: int
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def check_static(source: str) -> list[Issue]:
+    """All static issues of a reward file, errors and warnings, in line order."""
+    if len(source.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
+        return [Issue(1, f"the file is over {MAX_SOURCE_BYTES} bytes; a reward function should be short")]
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [Issue(exc.lineno or 1, f"syntax error: {exc.msg}; fix the Python syntax")]
+    checker = _Checker()
+    checker.check(tree)
+    return sorted(checker.issues, key=lambda issue: issue.line)
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+        self.module_names: set[str] = set()  # names bound at module level (constants, functions, imports)
+        self.bound: set[str] = set()  # every name bound anywhere (for the undefined-name rule)
+
+    def error(self, node: ast.AST, message: str) -> None:
+        self.issues.append(Issue(getattr(node, "lineno", 1), message))
+
+    # ----- whole module ----------------------------------------------------------------------------
+    def check(self, tree: ast.Module) -> None:
+        self._collect_bindings(tree)
+        for stmt in tree.body:
+            self._check_module_statement(stmt)
+        self._check_entry_point(tree)
+        self.visit(tree)
+
+    def _collect_bindings(self, tree: ast.Module) -> None:
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.module_names.add(stmt.name)
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self.module_names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for target in targets:
+                    self.module_names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        self.bound |= self.module_names
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                self.bound.add(node.id)
+            elif isinstance(node, ast.arg):
+                self.bound.add(node.arg)
+            elif isinstance(node, _NAMED_BINDERS) and node.name:
+                self.bound.add(node.name)
+
+    def _check_module_statement(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef)):
+            return
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            return  # docstring
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if all(isinstance(t, ast.Name) for t in targets) and _is_constant_expression(stmt.value):
+                return
+            self.error(stmt, "module-level assignments must bind a name to a constant (numbers, strings, "
+                             "tuples, lists or dicts of them); compute values inside compute_reward")
+            return
+        if isinstance(stmt, (ast.ClassDef, ast.AsyncFunctionDef)):
+            return  # reported by the node rules
+        self.error(stmt, f"`{_snippet(stmt)}` at module level: only imports, constants and function "
+                         "definitions are allowed there; move this code into compute_reward")
+
+    def _check_entry_point(self, tree: ast.Module) -> None:
+        defs = [s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == ENTRY_POINT]
+        if not defs:
+            self.issues.append(Issue(1, f"no function `{ENTRY_POINT}(prev, action, state, memory)` at module "
+                                        "level; define it"))
+            return
+        if len(defs) > 1:
+            self.error(defs[1], f"`{ENTRY_POINT}` is defined more than once; keep one definition")
+        fn = defs[-1]
+        args = fn.args
+        positional = args.posonlyargs + args.args
+        if (len(positional) != ENTRY_ARITY or args.vararg or args.kwarg or args.kwonlyargs
+                or args.defaults):
+            self.error(fn, f"`{ENTRY_POINT}` must take exactly {ENTRY_ARITY} positional parameters "
+                           "(prev, action, state, memory), without defaults, *args or **kwargs")
+
+    # ----- node rules -----------------------------------------------------------------------------
+    def generic_visit(self, node: ast.AST) -> None:
+        message = _FORBIDDEN_NODES.get(type(node))
+        if message:
+            self.error(node, message)
+        super().generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        if node.decorator_list:
+            self.error(node, f"decorators are not allowed (on `{node.name}`); call helpers explicitly")
+        if node.name.startswith("__"):
+            self.error(node, f"function names must not start with '__' (`{node.name}`)")
+        self.generic_visit(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            allowed = ALLOWED_MODULES.get(alias.name)
+            if allowed is None or (alias.asname or alias.name) not in allowed:
+                self.error(node, f"`import {alias.name}{' as ' + alias.asname if alias.asname else ''}` is not "
+                                 "allowed: import only `math` and `numpy as np`")
+        self._top_level_only(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        api = {"math": MATH_API, "numpy": NUMPY_API}.get(node.module or "")
+        if api is None or node.level:
+            self.error(node, f"`from {'.' * node.level}{node.module or ''} import ...` is not allowed: import only "
+                             "`math` and `numpy as np`")
+        else:
+            for alias in node.names:
+                if alias.name not in api:
+                    self.error(node, f"`{alias.name}` is not in the allowed {node.module} API")
+        self._top_level_only(node)
+
+    def _top_level_only(self, node: ast.stmt) -> None:
+        if node.col_offset:
+            self.error(node, "imports belong at the top of the file, not inside functions")
+
+    def visit_Name(self, node: ast.Name) -> None:
+        name = node.id
+        if name in FORBIDDEN_NAMES:
+            self.error(node, f"`{name}` is not allowed: {FORBIDDEN_NAMES[name]}")
+        elif name.startswith("__"):
+            self.error(node, f"dunder name `{name}` is not allowed: reward code must not reach interpreter internals")
+        elif isinstance(node.ctx, ast.Load) and name not in self.bound and name not in SAFE_BUILTIN_NAMES:
+            self.error(node, f"name `{name}` is not defined and not an allowed builtin "
+                             f"(allowed: {', '.join(sorted(SAFE_BUILTIN_NAMES - {'True', 'False', 'None'}))})")
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        attr = node.attr
+        if attr.startswith("_"):
+            kind = "dunder" if attr.startswith("__") else "private"
+            self.error(node, f"{kind} attribute `.{attr}` is not allowed: use only the documented State API, "
+                             "math and numpy")
+        elif attr in ("format", "format_map"):
+            self.error(node, "str.format is not allowed (format fields can read attributes); use f-strings")
+        elif attr not in ALLOWED_ATTRIBUTES:
+            self.error(node, f"attribute `.{attr}` is not part of the documented API (State API, the allowed "
+                             "numpy and math names, or plain dict/list/str/array methods)")
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.error(node, f"assigning to `.{attr}` is not allowed: State is read-only; keep values in `memory`")
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            root = _root_name(node.value)
+            if root in self.module_names:
+                self.error(node, f"changing module-level `{root}` is a global write; keep per-episode values in "
+                                 "`memory`")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
+            root = _root_name(func.value)
+            if root in self.module_names:
+                self.error(node, f"`{root}.{func.attr}(...)` changes a module-level value (a global write); "
+                                 "keep per-episode values in `memory`")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        root = _root_name(node.target)
+        if root in self.module_names and not isinstance(node.target, ast.Name):
+            self.error(node, f"changing module-level `{root}` is a global write; keep values in `memory`")
+        self.generic_visit(node)
+
+    def visit_Try(self, node: ast.Try) -> None:
+        for handler in node.handlers:
+            if handler.type is None:
+                self.error(handler, "bare `except:` is not allowed; catch specific exceptions such as KeyError")
+            elif any(isinstance(n, ast.Name) and n.id in ("BaseException", "SystemExit", "KeyboardInterrupt")
+                     for n in ast.walk(handler.type)):
+                self.error(handler, "catching BaseException is not allowed; catch specific exceptions")
+        self.generic_visit(node)
+
+    visit_TryStar = visit_Try
+
+
+def _is_constant_expression(node: ast.AST) -> bool:
+    allowed = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.unaryop,
+               ast.operator, ast.Load)
+    return all(isinstance(n, allowed) for n in ast.walk(node))
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _snippet(node: ast.AST) -> str:
+    text = ast.unparse(node).splitlines()[0]
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,126 @@
+"""The policy's observation: a glyph crop around the agent, a coarse map of what is where, status features.
+
+- `crop`: glyph ids of the k x k cells around the agent, kept as integers for the extractor to embed
+  (they are categories, not magnitudes); cut here from the map so every env family has one (NLE has none).
+- `map`: for each of a few kinds of cell (walls, floor, doors, stairs, items, monsters, lava, ...), the
+  fraction of each 3x4 block of the 21x79 map that shows it: where things are, at low cost to learn from.
+- `stats`: hp fraction, position, depth, hunger, the fraction of the step limit used; how many items of
+  each object class the inventory holds (a picked-up key shows here, not on the map); and the words of this
+  step's message hashed into a few buckets ("You see here a skeleton key.").
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import gymnasium as gym
+import numpy as np
+from nle import nethack as nh
+
+from autoreward.env.glyphs import CATEGORIES, CATEGORY_OF_GLYPH, CODE
+
+PAD_GLYPH = nh.MAX_GLYPH  # glyph id used outside the map; embedding index MAX_GLYPH is reserved for it
+N_STATUS = 6
+N_OBJECT_CLASSES = 18  # NetHack's object classes (inv_oclasses values)
+N_MESSAGE_BUCKETS = 32
+N_STATS = N_STATUS + N_OBJECT_CLASSES + N_MESSAGE_BUCKETS
+BLOCK = (3, 4)  # map rows x columns pooled into one coarse cell: 21x79 (padded to 21x80) -> 7x20
+
+#: The coarse map's channels: which cell categories each one shows.
+MAP_CHANNELS: tuple[tuple[str, ...], ...] = (
+    ("agent",),
+    ("unexplored",),
+    ("wall", "tree"),
+    ("floor", "corridor", "ice", "altar", "fountain", "sink", "throne", "grave", "drawbridge"),
+    ("doorway", "open door"),
+    ("closed door",),
+    ("stairs down",),
+    ("stairs up",),
+    ("key", "weapon", "armor", "ring", "amulet", "tool", "food", "potion", "scroll", "spellbook", "wand", "gold",
+     "gem", "item", "corpse", "statue"),
+    ("boulder",),
+    ("monster", "pet"),
+    ("lava", "water", "trap"),
+)
+
+
+def _channel_of_category() -> np.ndarray:
+    table = np.full(len(CATEGORIES), len(MAP_CHANNELS), dtype=np.uint8)  # unlisted categories: no channel
+    for channel, names in enumerate(MAP_CHANNELS):
+        for name in names:
+            table[CODE[name]] = channel
+    return table
+
+
+_CHANNEL_OF_GLYPH = _channel_of_category()[CATEGORY_OF_GLYPH]
+
+
+class PolicyObservation(gym.ObservationWrapper):
+    """Maps an NLE observation to {"crop": k x k glyph ids, "map": C x 7 x 20 fractions, "stats": 6 floats}."""
+
+    def __init__(self, env: gym.Env, crop: int = 9) -> None:
+        super().__init__(env)
+        if crop % 2 != 1:
+            raise ValueError("crop must be odd")
+        self.crop = crop
+        rows, cols = env.observation_space["glyphs"].shape
+        self._half = crop // 2
+        self._padded = np.full((rows + 2 * self._half, cols + 2 * self._half), PAD_GLYPH, dtype=np.int16)
+        self._coarse = (-(-rows // BLOCK[0]), -(-cols // BLOCK[1]))
+        n_blocks = self._coarse[0] * self._coarse[1]
+        ys, xs = np.indices((rows, cols))
+        self._block = ((ys // BLOCK[0]) * self._coarse[1] + xs // BLOCK[1]).astype(np.int64)  # coarse cell of each cell
+        self._n_blocks = n_blocks
+        self._block_area = np.bincount(self._block.ravel(), minlength=n_blocks).astype(np.float32)
+        self._max_steps = max(1, int(getattr(env.unwrapped, "_max_episode_steps", 1) or 1))
+        self._steps = 0
+        self.raw: dict[str, np.ndarray] = {}  # the last NLE observation, for callers that build a State from it
+        self.observation_space = gym.spaces.Dict({
+            "crop": gym.spaces.Box(0, PAD_GLYPH, (crop, crop), dtype=np.int16),
+            "map": gym.spaces.Box(0.0, 1.0, (len(MAP_CHANNELS), *self._coarse), dtype=np.float32),
+            "stats": gym.spaces.Box(-np.inf, np.inf, (N_STATS,), dtype=np.float32),
+        })
+
+    def reset(self, **kwargs):  # type: ignore[override]
+        self._steps = 0
+        return super().reset(**kwargs)
+
+    def step(self, action):  # type: ignore[override]
+        self._steps += 1
+        return super().step(action)
+
+    def observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.raw = obs
+        glyphs, bl = obs["glyphs"], obs["blstats"]
+        rows, cols = glyphs.shape
+        x, y = int(bl[nh.NLE_BL_X]), int(bl[nh.NLE_BL_Y])
+        h = self._half
+        self._padded[h:-h, h:-h] = glyphs
+        crop = self._padded[y:y + self.crop, x:x + self.crop].copy()
+
+        channel = _CHANNEL_OF_GLYPH.take(glyphs)
+        if 0 <= y < rows and 0 <= x < cols:
+            channel[y, x] = 0  # the agent
+        n = len(MAP_CHANNELS)
+        index = channel.astype(np.int64) * self._n_blocks + self._block
+        counts = np.bincount(index.ravel(), minlength=(n + 1) * self._n_blocks)
+        coarse = counts[:n * self._n_blocks].reshape(n, self._n_blocks) / self._block_area
+
+        stats = np.zeros(N_STATS, dtype=np.float32)
+        stats[:N_STATUS] = (
+            bl[nh.NLE_BL_HP] / max(1, bl[nh.NLE_BL_HPMAX]),
+            x / (cols - 1),
+            y / (rows - 1),
+            min(bl[nh.NLE_BL_DEPTH], 50) / 50.0,
+            bl[nh.NLE_BL_HUNGER] / 6.0,
+            self._steps / self._max_steps,  # time left matters to the value of a state under a step limit
+        )
+        classes = obs.get("inv_oclasses")
+        if classes is not None:
+            counts = np.bincount(classes[classes < N_OBJECT_CLASSES], minlength=N_OBJECT_CLASSES)
+            stats[N_STATUS:N_STATUS + N_OBJECT_CLASSES] = np.minimum(counts, 10) / 10.0
+        message = obs["message"]
+        if message[0]:
+            for word in message.tobytes().split(b"\0", 1)[0].lower().split():
+                stats[N_STATUS + N_OBJECT_CLASSES + zlib.crc32(word) % N_MESSAGE_BUCKETS] = 1.0
+        return {"crop": crop, "map": coarse.reshape(n, *self._coarse).astype(np.float32), "stats": stats}

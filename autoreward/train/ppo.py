@@ -1,0 +1,276 @@
+"""PPO training on a task with an optional reward function (stable-baselines3), CleanRL-style config.
+
+    r_train = task_coef * r_task + total(reward_fn)        (see autoreward.train.shaping)
+
+Environments run in worker subprocesses (autoreward.train.vec), which load the reward code themselves. The run writes
+`metrics.jsonl` (one record per rollout), `policy.zip` and `train.json` to the output folder. A reward that
+fails stops training with the reason recorded; a worker that stops responding is killed by a watchdog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from autoreward.env.card import card_for
+from autoreward.errors import UsageError
+from autoreward.io import write_json_atomic
+from autoreward.reward.contract import load_reward
+from autoreward.train.features import NetHackExtractor
+from autoreward.train.metrics import RolloutMetrics
+from autoreward.train.observation import PolicyObservation
+from autoreward.train.shaping import ShapedReward
+from autoreward.train.vec import WorkerVecEnv
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved in train.json)."""
+
+    task: str
+    reward: str | None = None  # path of a reward file; None trains on the task reward alone
+    steps: int = 150_000
+    seed: int = 0
+    envs: int = 2
+    device: str = "auto"  # auto | cpu | cuda
+    out: str = "runs/train"
+    env_workers: int = -1  # processes running the envs: -1 auto (cores - 1, at least 1), 0 in this process
+    task_coef: float = 1.0  # weight of the task's own reward in the training reward
+    reward_call_timeout_s: float = 1.0  # one reward call longer than this stops training
+    worker_timeout_s: float = 120.0  # an env step that takes longer than this means a hung worker
+    crop: int = 9
+    # PPO hyper-parameters
+    n_steps: int = 512  # per env, per rollout
+    batch_size: int = 256
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    # network
+    embed_dim: int = 8
+    pi_layers: list[int] = field(default_factory=list)  # heads straight on the features: fewer ops per step
+    vf_layers: list[int] = field(default_factory=list)
+    torch_threads: int = 0  # 0: leave torch's default
+
+    def reward_source(self) -> str | None:
+        if self.reward is None:
+            return None
+        path = Path(self.reward)
+        if not path.is_file():
+            raise UsageError(f"reward file {self.reward!r} not found")
+        return path.read_text(encoding="utf-8")
+
+
+@dataclass
+class TrainResult:
+    task: str
+    steps: int
+    seconds: float
+    sps: float
+    stopped_reason: str | None  # None: finished the budget
+    device: str
+    out: str
+    policy: str | None
+    metrics: str
+    last_rollout: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped_reason is None
+
+
+def make_env(task: str, seed: int, reward_source: str | None, task_coef: float = 1.0,
+             call_timeout_s: float = 1.0, crop: int = 9) -> gym.Env:
+    """One training env: the card's env, the reward function if any, the policy observation."""
+    env = card_for(task).make(task, seed=seed)
+    if reward_source is not None:
+        env = ShapedReward(env, load_reward(reward_source), task_coef=task_coef, call_timeout_s=call_timeout_s)
+    else:
+        env = _TaskRewardInfo(env, task_coef)
+    return PolicyObservation(env, crop=crop)
+
+
+class _TaskRewardInfo(gym.Wrapper):
+    """Without a reward function: records the task reward in info (as ShapedReward does) and scales it."""
+
+    def __init__(self, env: gym.Env, task_coef: float) -> None:
+        super().__init__(env)
+        self.task_coef = task_coef
+
+    def step(self, action):  # type: ignore[override]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info["task_reward"] = reward
+        return obs, self.task_coef * reward, terminated, truncated, info
+
+
+def _env_factory(config: TrainConfig, rank: int, reward_source: str | None) -> Callable[[], gym.Env]:
+    def build() -> gym.Env:
+        return make_env(config.task, config.seed * 10_000 + rank, reward_source, config.task_coef,
+                        config.reward_call_timeout_s, config.crop)
+    return build
+
+
+def env_workers(config: TrainConfig) -> int:
+    """How many processes run the envs: by default one per spare core (the trainer keeps one)."""
+    if config.env_workers >= 0:
+        return min(config.env_workers, config.envs)
+    return max(1, min(config.envs, (os.cpu_count() or 2) - 1))
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but torch sees no CUDA device (is a CUDA build installed?)")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+class _Watchdog:
+    """Kills the env workers when a rollout step makes no progress for `timeout` seconds (a hung reward)."""
+
+    def __init__(self, venv: VecEnv, timeout: float) -> None:
+        self.venv, self.timeout = venv, timeout
+        self.last_progress = time.monotonic()
+        self.active = False
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="autoreward-watchdog", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(1.0, self.timeout / 4)):
+            if self.active and time.monotonic() - self.last_progress > self.timeout:
+                self.fired = True
+                for process in getattr(self.venv, "processes", []):
+                    process.kill()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class _TrainingCallback(BaseCallback):
+    def __init__(self, metrics: RolloutMetrics, watchdog: _Watchdog | None, total: int,
+                 progress: Callable[[int, int, dict[str, Any] | None], None] | None) -> None:
+        super().__init__()
+        self.metrics, self.watchdog, self.total, self.progress = metrics, watchdog, total, progress
+        self.last: dict[str, Any] = {}
+
+    def _on_rollout_start(self) -> None:
+        if self.watchdog:
+            self.watchdog.last_progress = time.monotonic()
+            self.watchdog.active = True
+
+    def _on_step(self) -> bool:
+        if self.watchdog:
+            self.watchdog.last_progress = time.monotonic()
+        self.metrics.add_step(self.locals["infos"], self.locals["dones"])
+        return self.metrics.error is None
+
+    def _on_rollout_end(self) -> None:
+        if self.watchdog:
+            self.watchdog.active = False
+        values = self.model.logger.name_to_value
+        extra = {key.split("/")[-1]: round(float(v), 6) for key, v in values.items() if key.startswith("train/")}
+        self.last = self.metrics.summary(self.num_timesteps, extra or None)
+        if self.progress:
+            self.progress(self.num_timesteps, self.total, self.last)
+
+
+def train(config: TrainConfig,
+          progress: Callable[[int, int, dict[str, Any] | None], None] | None = None) -> TrainResult:
+    """Train PPO as configured; never raises for a failing reward (see TrainResult.stopped_reason)."""
+    card_for(config.task)  # unknown task: UsageError before anything starts
+    source = config.reward_source()
+    if source is not None:
+        load_reward(source, Path(config.reward or "reward.py").name)  # contract errors surface here, not in workers
+    device = resolve_device(config.device)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+    metrics_path.unlink(missing_ok=True)
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost ~20% of inference
+
+    # PPO learns in whole rollouts of n_steps per env: a budget smaller than one rollout shrinks the rollout.
+    n_steps = max(8, min(config.n_steps, config.steps // config.envs))
+    batch_size = min(config.batch_size, n_steps * config.envs)
+    factories = [_env_factory(config, rank, source) for rank in range(config.envs)]
+    workers = env_workers(config)
+    venv: VecEnv = WorkerVecEnv(factories, workers) if workers else DummyVecEnv(factories)
+    watchdog = _Watchdog(venv, config.worker_timeout_s) if workers else None
+    metrics = RolloutMetrics(config.envs, metrics_path)
+    model = PPO(
+        "MultiInputPolicy", venv, n_steps=n_steps, batch_size=batch_size, n_epochs=config.n_epochs,
+        learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda,
+        clip_range=config.clip_range, ent_coef=config.ent_coef, vf_coef=config.vf_coef,
+        max_grad_norm=config.max_grad_norm, seed=config.seed, device=device, verbose=0,
+        policy_kwargs={"features_extractor_class": NetHackExtractor,
+                       "features_extractor_kwargs": {"embed_dim": config.embed_dim},
+                       "net_arch": {"pi": list(config.pi_layers), "vf": list(config.vf_layers)}},
+    )
+    callback = _TrainingCallback(metrics, watchdog, config.steps, progress)
+    stopped: str | None = None
+    start = time.perf_counter()
+    try:
+        model.learn(total_timesteps=config.steps, callback=callback, progress_bar=False)
+        if metrics.error:
+            stopped = f"reward function failed: {metrics.error}"
+    except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+        stopped = ("an environment worker stopped responding and was killed after "
+                   f"{config.worker_timeout_s:g} s (a reward call hung?)" if watchdog and watchdog.fired
+                   else f"an environment worker died ({type(exc).__name__}): the reward may have crashed it")
+    finally:
+        if watchdog:
+            watchdog.stop()
+        _close(venv)
+    seconds = time.perf_counter() - start
+    policy_path = out / "policy.zip"
+    model.save(policy_path)
+    result = TrainResult(
+        task=config.task, steps=int(model.num_timesteps), seconds=round(seconds, 2),
+        sps=round(model.num_timesteps / max(seconds, 1e-9), 1), stopped_reason=stopped, device=device,
+        out=str(out), policy=str(policy_path), metrics=str(metrics_path), last_rollout=callback.last,
+    )
+    write_json_atomic(out / "train.json", {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result),
+                                           "versions": _versions()})
+    return result
+
+
+def _close(venv: VecEnv) -> None:
+    try:
+        venv.close()
+    except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+        for process in getattr(venv, "processes", []):
+            if process.is_alive():
+                process.kill()
+
+
+def _versions() -> dict[str, str]:
+    import nle
+    import stable_baselines3
+
+    from autoreward import __version__
+
+    return {"autoreward": __version__, "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
+            "nle": getattr(nle, "__version__", "?"), "numpy": np.__version__}

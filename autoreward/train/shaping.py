@@ -1,0 +1,95 @@
+"""The training reward: the task's own reward plus a reward function's total, computed inside the env worker.
+
+    r_train = task_coef * r_task + total(reward_fn(prev, action, state, memory))
+
+Why this combination: the task reward keeps the true objective in the signal, so a shaped reward can only
+add guidance and never hide success; `task_coef` (default 1) lets a user weight it. A reward function that
+raises, returns a non-finite total or runs past its per-call time budget does not crash or hang
+the worker: the wrapper records the reason in `info["reward_error"]` (and the trainer stops), then keeps
+paying the task reward alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from autoreward.env.state import State
+from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
+from autoreward.reward.contract import (
+    RewardCallTimeout,
+    RewardFn,
+    call_with_budget,
+    install_call_timer,
+    remove_call_timer,
+)
+
+
+class ShapedReward(gym.Wrapper):
+    """Adds a reward function to the task reward; puts its components and the task reward in `info`.
+
+    Only the total is checked here, per step (it must be a finite number to be added); the components are
+    checked against the contract where they are aggregated (`autoreward.train.metrics`), in bulk, off the
+    env's hot path.
+    """
+
+    def __init__(self, env: gym.Env, reward_fn: RewardFn, task_coef: float = 1.0,
+                 call_timeout_s: float = 1.0) -> None:
+        super().__init__(env)
+        self.reward_fn = reward_fn
+        self.task_coef = float(task_coef)
+        self.call_timeout_s = float(call_timeout_s)
+        self._timer = install_call_timer(self.call_timeout_s)  # interrupts a runaway call (main thread only)
+        self._prev: State | None = None
+        self._memory: dict[Any, Any] = {}
+        self._steps = 0
+        self.error: str | None = None
+
+    def reset(self, **kwargs: Any):  # type: ignore[override]
+        obs, info = self.env.reset(**kwargs)
+        self._prev = State.copy_from(obs)
+        self._memory = {}
+        self._steps = 0
+        return obs, info
+
+    def step(self, action):  # type: ignore[override]
+        obs, task_reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        info["task_reward"] = task_reward
+        if self.error is None:
+            end = info.get("end_status", 0)
+            state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
+                                    self._steps)
+            try:  # the hot path, inlined: this runs on every environment step
+                total, components = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
+                                                     self.call_timeout_s)
+                total = float(total)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self.error = self._describe(exc)
+            else:
+                if total - total == 0.0:  # finite
+                    self._prev = state
+                    info["reward_components"] = components
+                    info["reward_total"] = total
+                    return obs, self.task_coef * task_reward + total, terminated, truncated, info
+                self.error = f"the reward function returned a total of {total} at step {self._steps} (must be finite)"
+        info["reward_error"] = self.error  # the trainer stops; until then the task reward alone is paid
+        return obs, self.task_coef * task_reward, terminated, truncated, info
+
+    def close(self) -> None:
+        if self._timer:
+            remove_call_timer()
+            self._timer = False
+        super().close()
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, RewardCallTimeout):
+            return (f"the reward function ran over its per-call budget of {self.call_timeout_s:g} s at step "
+                    f"{self._steps} of an episode")
+        if isinstance(exc, (TypeError, ValueError)):
+            return (f"the reward function must return (total: float, components: dict), but at step "
+                    f"{self._steps}: {type(exc).__name__}: {exc}")
+        return f"the reward function raised {type(exc).__name__} at step {self._steps}: {exc}"

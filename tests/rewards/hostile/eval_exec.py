@@ -1,0 +1,3 @@
+# expect: static: `eval` is not allowed
+def compute_reward(prev, action, state, memory):
+    return eval("0.0"), {}

@@ -1,0 +1,3 @@
+# expect: static: syntax error
+def compute_reward(prev, action, state, memory)
+    return 0.0, {}

@@ -1,0 +1,169 @@
+"""Environment cards: each family makes its env, builds States, renders text, seeds NetHack, fixes timeouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoreward.env.card import action_names, card_for, cards, describe_state_api
+from autoreward.env.render import direction, distance_bucket, render_state, render_transition
+from autoreward.env.state import STATE_API, State
+from autoreward.errors import UsageError
+from autoreward.reward.contract import ALLOWED_ATTRIBUTES, CONTRACT_TEXT
+
+ONE_TASK_PER_FAMILY = {
+    "minihack-navigation": "MiniHack-KeyRoom-S5-v0",
+    "minihack-skills": "MiniHack-Eat-v0",
+    "nle": "NetHackScore-v0",
+}
+
+
+def _play(task: str, steps: int, seed: int = 0):
+    card = card_for(task)
+    env = card.make(task, seed=seed)
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset()
+    states, actions = [card.state(obs, info=info)], []
+    for t in range(1, steps + 1):
+        action = int(rng.integers(env.action_space.n))
+        obs, reward, terminated, truncated, info = env.step(action)
+        states.append(card.state(obs, reward, terminated, truncated, info, t))
+        actions.append(action)
+        if terminated or truncated:
+            break
+    names = action_names(env)
+    env.close()
+    return states, actions, names
+
+
+def test_every_family_has_a_card():
+    assert {card.family for card in cards()} == set(ONE_TASK_PER_FAMILY)
+    for card in cards():
+        assert card.tasks, card.family
+
+
+@pytest.mark.parametrize("family,task", sorted(ONE_TASK_PER_FAMILY.items()))
+def test_card_builds_state_and_text(family, task):
+    card = card_for(task)
+    assert card.family == family
+    states, actions, names = _play(task, 20)
+    state = states[-1]
+    x, y = state.pos
+    assert 0 <= x < 79 and 0 <= y < 21
+    assert state.chars.shape == (21, 79) and not state.chars.flags.writeable
+    assert state.chars[y, x] == ord("@")
+    assert state.hp > 0 and state.max_hp >= state.hp and state.depth >= 1
+    assert isinstance(state.message, str) and isinstance(state.inventory, tuple)
+    assert state.step == len(actions)
+    text = render_state(state)
+    for part in ("Message:", "Map (9x9", "Legend:", "@ you", "Objects:", "Status: HP", "Inventory:"):
+        assert part in text, part
+    transition = render_transition(states[-2], names[actions[-1]], state)
+    assert transition.startswith(f"Action: {names[actions[-1]]}")
+
+
+def test_keyroom_state_finds_named_things():
+    states, _, _ = _play("MiniHack-KeyRoom-S5-v0", 0)
+    state = states[0]
+    key = state.nearest("key")
+    assert key is not None and state.char_at(*key) == "("
+    assert state.at(*key) == "key"
+    assert state.find("(") == [key]
+    assert state.distance_to("key") == State.distance(state.pos, key)
+    assert state.count("closed door") == 1 and state.char_at(*state.nearest("closed door")) == "+"
+    assert state.at(*state.pos) == "agent"
+    assert state.explored > 10
+    with pytest.raises(ValueError, match="unknown map name"):
+        state.find("dragon hoard")
+
+
+def test_state_is_read_only():
+    states, _, _ = _play("MiniHack-KeyRoom-S5-v0", 0)
+    state = states[0]
+    with pytest.raises(AttributeError):
+        state.hp = 5  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        state.chars[0, 0] = 1
+    with pytest.raises(ValueError):
+        state.categories[0, 0] = 1
+
+
+def test_state_pickles_identically():
+    import pickle
+
+    states, _, _ = _play("MiniHack-KeyRoom-S5-v0", 3)
+    copy = pickle.loads(pickle.dumps(states[-1]))
+    assert copy.pos == states[-1].pos and copy.message == states[-1].message
+    assert np.array_equal(copy.chars, states[-1].chars) and copy.inventory == states[-1].inventory
+
+
+def test_seeding_goes_through_nethack():
+    def first_maps(seed):
+        card = card_for("MiniHack-Room-Random-15x15-v0")
+        env = card.make("MiniHack-Room-Random-15x15-v0", seed=seed)
+        maps = [env.reset()[0]["chars"].tobytes() for _ in range(3)]
+        env.close()
+        return maps
+
+    a, b, c = first_maps(1), first_maps(1), first_maps(2)
+    assert a == b  # same seed: the same sequence of games
+    assert a != c  # another seed: other games
+    assert len(set(a)) > 1  # episodes of one run differ from each other
+
+
+def test_step_limit_is_truncation_not_termination():
+    card = card_for("MiniHack-Room-5x5-v0")
+    env = card.make("MiniHack-Room-5x5-v0", seed=0)
+    env.reset()
+    limit = env.unwrapped._max_episode_steps
+    t = 0
+    for t in range(1, limit + 1):  # noqa: B007 - t is read after the loop
+        _, _, terminated, truncated, info = env.step(0)  # walk north into the wall: never reaches the stairs
+        if terminated or truncated:
+            break
+    env.close()
+    assert t == limit
+    assert truncated and not terminated
+    assert not card.success(info)
+
+
+def test_success_comes_from_end_status_not_reward():
+    card = card_for("MiniHack-Room-5x5-v0")
+    assert card.success({"end_status": 2})
+    assert not card.success({"end_status": 1})
+    assert not card.success({"end_status": 0})
+
+
+def test_lava_crossing_is_made_despite_minigrid_size_arguments():
+    states, _, _ = _play("MiniHack-LavaCrossingS9N1-v0", 5)
+    assert states[0].count("lava") > 0
+
+
+def test_describe_is_what_the_designer_sees():
+    card = card_for("MiniHack-KeyRoom-S5-v0")
+    text = card.describe("MiniHack-KeyRoom-S5-v0")
+    assert "Pick up the key" in text
+    assert CONTRACT_TEXT.strip() in text
+    assert describe_state_api() in text
+    assert "8: pickup" in text and "9: apply" in text
+    assert "Example observation" in text
+
+
+def test_documented_api_is_the_allowed_api():
+    api_text = describe_state_api()
+    for name in STATE_API:
+        assert f"state.{name}" in api_text
+        assert name in ALLOWED_ATTRIBUTES
+    assert not any(name.startswith("_") for name in STATE_API)
+
+
+def test_unknown_task_suggests_close_names():
+    with pytest.raises(UsageError, match="MiniHack-KeyRoom-S5-v0"):
+        card_for("MiniHack-KeyRoom-S6-v0")
+
+
+def test_direction_and_distance_words():
+    assert direction((5, 5), (6, 5)) == "east"
+    assert direction((5, 5), (5, 4)) == "north"
+    assert direction((5, 5), (3, 4)) == "west-northwest"
+    assert [distance_bucket(d) for d in (1, 2, 4, 10, 25)] == ["adjacent", "very near", "near", "far", "very far"]

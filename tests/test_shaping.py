@@ -1,0 +1,56 @@
+"""The training reward wrapper: r_train = task_coef * r_task + total; failures are recorded, never raised."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoreward.env.card import card_for
+from autoreward.reward.contract import load_reward
+from autoreward.train.shaping import ShapedReward
+
+TASK = "MiniHack-KeyRoom-S5-v0"
+
+
+def _wrapped(source: str, task_coef: float = 1.0, timeout: float = 1.0) -> ShapedReward:
+    return ShapedReward(card_for(TASK).make(TASK, seed=0), load_reward(source), task_coef, timeout)
+
+
+def _run(env: ShapedReward, steps: int):
+    rng = np.random.default_rng(0)
+    env.reset()
+    out = []
+    for _ in range(steps):
+        _, reward, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        out.append((reward, info))
+        if terminated or truncated:
+            env.reset()
+    env.close()
+    return out
+
+
+def test_training_reward_adds_the_reward_function_to_the_task_reward():
+    source = ("def compute_reward(prev, action, state, memory):\n"
+              "    memory['n'] = memory.get('n', 0) + 1\n"
+              "    return 0.5 + 0.25, {'a': 0.5, 'b': 0.25}\n")
+    for reward, info in _run(_wrapped(source, task_coef=2.0), 30):
+        assert info["reward_components"] == {"a": 0.5, "b": 0.25}
+        assert reward == pytest.approx(2.0 * info["task_reward"] + 0.75)
+        assert "reward_error" not in info
+
+
+@pytest.mark.parametrize("body,reason", [
+    ("    if state.step == 5:\n        return memory['missing'], {}\n    return 0.0, {}\n",
+     "raised KeyError at step 5"),
+    ("    v = float('nan') if state.step == 3 else 0.0\n    return v, {'v': v}\n", "total of nan at step 3"),
+    ("    while state.step == 4:\n        pass\n    return 0.0, {}\n", "per-call budget of 0.3 s at step 4"),
+    ("    return 'a lot', {}\n", "must return (total: float, components: dict)"),
+])
+def test_failing_reward_is_recorded_and_the_task_reward_goes_on(body, reason):
+    env = _wrapped("def compute_reward(prev, action, state, memory):\n" + body, timeout=0.3)
+    results = _run(env, 10)
+    errors = [info["reward_error"] for _, info in results if "reward_error" in info]
+    assert errors and reason in errors[0]
+    failed = next(i for i, (_, info) in enumerate(results) if "reward_error" in info)
+    for reward, info in results[failed:]:
+        assert reward == info["task_reward"]  # only the task reward after a failure
