@@ -126,7 +126,8 @@ def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: li
         steps += 1
         total += float(reward)
         end = int(info.get("end_status", 0))
-        state = State.copy_from(env.raw, reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH, steps)
+        state = State.copy_from(env.raw, float(reward), bool(terminated or truncated), end == TASK_SUCCESSFUL,
+                                end == DEATH, steps)
         positions.append(state.pos)
         if state.message:
             messages.append(state.message)

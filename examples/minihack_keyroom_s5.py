@@ -14,12 +14,14 @@ SYMBOL = ("(", "+", ">")  # the target of each phase: key, locked door, stairs d
 
 
 def potential(state, phase, targets):
-    """MILESTONE per phase reached, minus PER_CELL per cell to the phase's target (or the door's cell)."""
+    """MILESTONE per phase reached, minus PER_CELL per move to the phase's target (or to the door)."""
     if targets[phase] is None:
         targets[phase] = state.nearest(SYMBOL[phase])
     spot = targets[phase] or targets[1]
-    distance = FAR if spot is None else min(state.distance(state.pos, spot), FAR)
-    return MILESTONE * phase - PER_CELL * distance
+    if spot is None:
+        return MILESTONE * phase - PER_CELL * FAR
+    x, y = state.pos
+    return MILESTONE * phase - PER_CELL * min(max(abs(x - spot[0]), abs(y - spot[1])), FAR)
 
 
 def compute_reward(prev, action, state, memory):

@@ -65,8 +65,8 @@ class EnvCard:
               truncated: bool = False, info: dict[str, Any] | None = None, step: int = 0) -> State:
         """The State of one observation (after a reset, or after a step with its reward and info)."""
         end_status = int((info or {}).get("end_status", 0))
-        return State.copy_from(obs, env_reward=env_reward, done=terminated or truncated,
-                               success=end_status == TASK_SUCCESSFUL, died=end_status == DEATH, step=step)
+        return State.copy_from(obs, env_reward=float(env_reward), done=bool(terminated or truncated),
+                               success=end_status == TASK_SUCCESSFUL, died=end_status == DEATH, step=int(step))
 
     @staticmethod
     def success(info: dict[str, Any]) -> bool:

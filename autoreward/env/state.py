@@ -9,6 +9,7 @@ below are exactly the API that the critic lets reward code use (`STATE_API`); `d
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,12 @@ from nle import nethack as nh
 from autoreward.env.glyphs import CATEGORIES, CATEGORY_OF_GLYPH, CODE, GROUPS, MEMBERSHIP, NAMES
 
 _AGENT_CODE = CODE["agent"]
-_X, _Y, _HP, _HPMAX, _DEPTH, _GOLD, _SCORE, _TIME, _HUNGER, _XP = (
-    nh.NLE_BL_X, nh.NLE_BL_Y, nh.NLE_BL_HP, nh.NLE_BL_HPMAX, nh.NLE_BL_DEPTH, nh.NLE_BL_GOLD, nh.NLE_BL_SCORE,
-    nh.NLE_BL_TIME, nh.NLE_BL_HUNGER, nh.NLE_BL_XP)
+_INT64, _XY = struct.Struct("=q"), struct.Struct("=qq")  # blstats is an int64 array, kept as its bytes
+# Byte offsets of the blstats fields reward code reads (x and y are adjacent: pos unpacks both at once).
+_X, _HP, _HPMAX, _DEPTH, _GOLD, _SCORE, _TIME, _HUNGER, _XP = (8 * i for i in (
+    nh.NLE_BL_X, nh.NLE_BL_HP, nh.NLE_BL_HPMAX, nh.NLE_BL_DEPTH, nh.NLE_BL_GOLD, nh.NLE_BL_SCORE, nh.NLE_BL_TIME,
+    nh.NLE_BL_HUNGER, nh.NLE_BL_XP))
+assert nh.NLE_BL_Y == nh.NLE_BL_X + 1
 
 Point = tuple[int, int]
 
@@ -34,7 +38,7 @@ class State:
 
     __slots__ = ("_cache", "_raw")
 
-    def __init__(self, glyphs: bytes, chars: bytes, blstats: list[int], message: bytes, inventory: bytes | None,
+    def __init__(self, glyphs: bytes, chars: bytes, blstats: bytes, message: bytes, inventory: bytes | None,
                  env_reward: float = 0.0, done: bool = False, success: bool = False, died: bool = False,
                  step: int = 0) -> None:
         # Raw data is kept as immutable bytes (NLE overwrites its arrays on every step, and `bytes` copies are
@@ -46,12 +50,15 @@ class State:
     @classmethod
     def copy_from(cls, obs: dict[str, np.ndarray], env_reward: float = 0.0, done: bool = False,
                   success: bool = False, died: bool = False, step: int = 0) -> State:
-        """Build a State from an NLE observation dict, copying what NLE will overwrite on the next step."""
+        """Build a State from an NLE observation dict, copying what NLE will overwrite on the next step.
+
+        This runs on every environment step: the arguments must already have their types (float, bool, int).
+        """
         state = cls.__new__(cls)
         inv = obs.get("inv_strs")
-        state._raw = (obs["glyphs"].tobytes(), obs["chars"].tobytes(), obs["blstats"].tolist(),
+        state._raw = (obs["glyphs"].tobytes(), obs["chars"].tobytes(), obs["blstats"].tobytes(),
                       obs["message"].tobytes(), None if inv is None else inv.tobytes(),
-                      float(env_reward), bool(done), bool(success), bool(died), int(step))
+                      env_reward, done, success, died, step)
         state._cache = {}
         return state
 
@@ -106,43 +113,42 @@ class State:
     @property
     def pos(self) -> Point:
         """The agent's (x, y) on the 79x21 map; x grows east, y grows south."""
-        bl = self._raw[_BL]
-        return bl[_X], bl[_Y]
+        return _XY.unpack_from(self._raw[_BL], _X)
 
     @property
     def hp(self) -> int:
-        return self._raw[_BL][_HP]
+        return _INT64.unpack_from(self._raw[_BL], _HP)[0]
 
     @property
     def max_hp(self) -> int:
-        return self._raw[_BL][_HPMAX]
+        return _INT64.unpack_from(self._raw[_BL], _HPMAX)[0]
 
     @property
     def depth(self) -> int:
         """Dungeon depth (1 at the top)."""
-        return self._raw[_BL][_DEPTH]
+        return _INT64.unpack_from(self._raw[_BL], _DEPTH)[0]
 
     @property
     def gold(self) -> int:
-        return self._raw[_BL][_GOLD]
+        return _INT64.unpack_from(self._raw[_BL], _GOLD)[0]
 
     @property
     def score(self) -> int:
-        return self._raw[_BL][_SCORE]
+        return _INT64.unpack_from(self._raw[_BL], _SCORE)[0]
 
     @property
     def turn(self) -> int:
         """The game clock (does not advance on actions that take no time)."""
-        return self._raw[_BL][_TIME]
+        return _INT64.unpack_from(self._raw[_BL], _TIME)[0]
 
     @property
     def hunger(self) -> int:
         """Hunger state: 0 satiated, 1 not hungry, 2 hungry, 3 weak, 4 fainting."""
-        return self._raw[_BL][_HUNGER]
+        return _INT64.unpack_from(self._raw[_BL], _HUNGER)[0]
 
     @property
     def xp_level(self) -> int:
-        return self._raw[_BL][_XP]
+        return _INT64.unpack_from(self._raw[_BL], _XP)[0]
 
     # ----- text --------------------------------------------------------------------------------------
     @property

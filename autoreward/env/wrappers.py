@@ -60,6 +60,7 @@ class StepLimitAsTruncation(gym.Wrapper):
 
     def step(self, action):  # type: ignore[override]
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if terminated and int(info.get("end_status", RUNNING)) == ABORTED:
+        end_status = info["end_status"] = int(info.get("end_status", RUNNING))  # a plain int pickles small
+        if terminated and end_status == ABORTED:
             terminated, truncated = False, True
         return obs, reward, terminated, truncated, info

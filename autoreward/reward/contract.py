@@ -201,29 +201,29 @@ class _CallTimer:
             raise RewardCallTimeout
 
 
-_TIMER = _CallTimer()
+CALL_TIMER = _CallTimer()
 
 
 def install_call_timer(budget_s: float) -> bool:
     """Start interrupting reward calls longer than `budget_s`; False off the main thread, where it can't."""
     if threading.current_thread() is not threading.main_thread():
         return False
-    _TIMER.budget = min(_TIMER.budget, budget_s) if _TIMER.users else budget_s
-    _TIMER.users += 1
-    if not _TIMER.exit_hook:  # never leave a ticking timer behind: SIGALRM's default action kills the process
+    CALL_TIMER.budget = min(CALL_TIMER.budget, budget_s) if CALL_TIMER.users else budget_s
+    CALL_TIMER.users += 1
+    if not CALL_TIMER.exit_hook:  # never leave a ticking timer behind: SIGALRM's default action kills the process
         atexit.register(_stop_timer)
-        _TIMER.exit_hook = True
-    signal.signal(signal.SIGALRM, _TIMER.handle)
+        CALL_TIMER.exit_hook = True
+    signal.signal(signal.SIGALRM, CALL_TIMER.handle)
     signal.siginterrupt(signal.SIGALRM, False)  # system calls in progress resume instead of failing
-    period = max(0.005, _TIMER.budget / 4)
+    period = max(0.005, CALL_TIMER.budget / 4)
     signal.setitimer(signal.ITIMER_REAL, period, period)
     return True
 
 
 def remove_call_timer() -> None:
     """Undo one `install_call_timer`; the interval timer stops with the last user."""
-    _TIMER.users = max(0, _TIMER.users - 1)
-    if _TIMER.users == 0:
+    CALL_TIMER.users = max(0, CALL_TIMER.users - 1)
+    if CALL_TIMER.users == 0:
         _stop_timer()
 
 
@@ -231,7 +231,7 @@ def _stop_timer() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    _TIMER.users, _TIMER.budget = 0, math.inf
+    CALL_TIMER.users, CALL_TIMER.budget = 0, math.inf
 
 
 def call_with_budget(fn: RewardFn, prev: Any, action: int, state: Any, memory: dict, budget_s: float) -> Any:
@@ -240,7 +240,7 @@ def call_with_budget(fn: RewardFn, prev: Any, action: int, state: Any, memory: d
     After `install_call_timer` a runaway call is interrupted; without it (off the main thread) the call is
     judged after it returns.
     """
-    timer = _TIMER
+    timer = CALL_TIMER
     timer.started = start = time.perf_counter()
     try:
         result = fn(prev, action, state, memory)

@@ -2,8 +2,8 @@
 
 - `crop`: glyph ids of the k x k cells around the agent, kept as integers for the extractor to embed
   (they are categories, not magnitudes); cut here from the map so every env family has one (NLE has none).
-- `map`: for each of a few kinds of cell (walls, floor, doors, stairs, items, monsters, lava, ...), the
-  fraction of each 3x4 block of the 21x79 map that shows it: where things are, at low cost to learn from.
+- `map`: for each of a few kinds of cell (walls, floor, doors, stairs, items, monsters, lava, ...), how many
+  cells of each 3x4 block of the 21x79 map show it: where things are, at low cost to learn from.
 - `stats`: hp fraction, position, depth, hunger, the fraction of the step limit used; how many items of
   each object class the inventory holds (a picked-up key shows here, not on the map); and the words of this
   step's message hashed into a few buckets ("You see here a skeleton key.").
@@ -67,17 +67,17 @@ class PolicyObservation(gym.ObservationWrapper):
         self._half = crop // 2
         self._padded = np.full((rows + 2 * self._half, cols + 2 * self._half), PAD_GLYPH, dtype=np.int16)
         self._coarse = (-(-rows // BLOCK[0]), -(-cols // BLOCK[1]))
-        n_blocks = self._coarse[0] * self._coarse[1]
+        self._n_blocks = self._coarse[0] * self._coarse[1]
         ys, xs = np.indices((rows, cols))
-        self._block = ((ys // BLOCK[0]) * self._coarse[1] + xs // BLOCK[1]).astype(np.int64)  # coarse cell of each cell
-        self._n_blocks = n_blocks
-        self._block_area = np.bincount(self._block.ravel(), minlength=n_blocks).astype(np.float32)
+        self._block = ((ys // BLOCK[0]) * self._coarse[1] + xs // BLOCK[1]).astype(np.intp)  # coarse cell of a cell
+        # glyph id -> the first bincount slot of its channel (channel * blocks)
+        self._channel_base = _CHANNEL_OF_GLYPH.astype(np.intp) * self._n_blocks
         self._max_steps = max(1, int(getattr(env.unwrapped, "_max_episode_steps", 1) or 1))
         self._steps = 0
         self.raw: dict[str, np.ndarray] = {}  # the last NLE observation, for callers that build a State from it
         self.observation_space = gym.spaces.Dict({
             "crop": gym.spaces.Box(0, PAD_GLYPH, (crop, crop), dtype=np.int16),
-            "map": gym.spaces.Box(0.0, 1.0, (len(MAP_CHANNELS), *self._coarse), dtype=np.float32),
+            "map": gym.spaces.Box(0, BLOCK[0] * BLOCK[1], (len(MAP_CHANNELS), *self._coarse), dtype=np.uint8),
             "stats": gym.spaces.Box(-np.inf, np.inf, (N_STATS,), dtype=np.float32),
         })
 
@@ -98,13 +98,12 @@ class PolicyObservation(gym.ObservationWrapper):
         self._padded[h:-h, h:-h] = glyphs
         crop = self._padded[y:y + self.crop, x:x + self.crop].copy()
 
-        channel = _CHANNEL_OF_GLYPH.take(glyphs)
+        index = self._channel_base.take(glyphs)
+        index += self._block
         if 0 <= y < rows and 0 <= x < cols:
-            channel[y, x] = 0  # the agent
+            index[y, x] = self._block[y, x]  # the agent's cell: channel 0
         n = len(MAP_CHANNELS)
-        index = channel.astype(np.int64) * self._n_blocks + self._block
-        counts = np.bincount(index.ravel(), minlength=(n + 1) * self._n_blocks)
-        coarse = counts[:n * self._n_blocks].reshape(n, self._n_blocks) / self._block_area
+        cells = np.bincount(index.ravel(), minlength=(n + 1) * self._n_blocks)[:n * self._n_blocks]
 
         stats = np.zeros(N_STATS, dtype=np.float32)
         stats[:N_STATUS] = (
@@ -123,4 +122,4 @@ class PolicyObservation(gym.ObservationWrapper):
         if message[0]:
             for word in message.tobytes().split(b"\0", 1)[0].lower().split():
                 stats[N_STATUS + N_OBJECT_CLASSES + zlib.crc32(word) % N_MESSAGE_BUCKETS] = 1.0
-        return {"crop": crop, "map": coarse.reshape(n, *self._coarse).astype(np.float32), "stats": stats}
+        return {"crop": crop, "map": cells.astype(np.uint8).reshape(n, *self._coarse), "stats": stats}

@@ -47,7 +47,7 @@ class TrainConfig:
     envs: int = 2
     device: str = "auto"  # auto | cpu | cuda
     out: str = "runs/train"
-    env_workers: int = -1  # processes running the envs: -1 auto (cores - 1, at least 1), 0 in this process
+    env_workers: int = -1  # processes running the envs: -1 auto (see env_workers()), 0 in this process
     task_coef: float = 1.0  # weight of the task's own reward in the training reward
     reward_call_timeout_s: float = 1.0  # one reward call longer than this stops training
     worker_timeout_s: float = 120.0  # an env step that takes longer than this means a hung worker
@@ -67,7 +67,9 @@ class TrainConfig:
     embed_dim: int = 8
     pi_layers: list[int] = field(default_factory=list)  # heads straight on the features: fewer ops per step
     vf_layers: list[int] = field(default_factory=list)
-    torch_threads: int = 0  # 0: leave torch's default
+    # Threads for torch in the trainer: the env workers need the other cores, and this small network does not
+    # gain from more (on a 2-core machine 2 threads ran training at a quarter of the speed).
+    torch_threads: int = 1
 
     def reward_source(self) -> str | None:
         if self.reward is None:
@@ -128,10 +130,15 @@ def _env_factory(config: TrainConfig, rank: int, reward_source: str | None) -> C
 
 
 def env_workers(config: TrainConfig) -> int:
-    """How many processes run the envs: by default one per spare core (the trainer keeps one)."""
+    """How many processes run the envs. By default one per core the trainer does not need; on a machine with
+    two cores or fewer, none: the envs then run in the trainer process, which there is faster (measured on a
+    2-core VM: 1.17 ms per step of 2 KeyRoom envs in a worker process against 0.65 ms in-process, because the
+    process hand-off costs more than the envs save). Reward calls stay guarded either way (per-call timer,
+    errors recorded); workers add a watchdog for hangs that no timer can interrupt."""
     if config.env_workers >= 0:
         return min(config.env_workers, config.envs)
-    return max(1, min(config.envs, (os.cpu_count() or 2) - 1))
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else max(1, min(config.envs, cores - 1))
 
 
 def resolve_device(device: str) -> str:

@@ -11,6 +11,7 @@ paying the task reward alone.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +19,7 @@ import gymnasium as gym
 from autoreward.env.state import State
 from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
 from autoreward.reward.contract import (
+    CALL_TIMER,
     RewardCallTimeout,
     RewardFn,
     call_with_budget,
@@ -60,12 +62,18 @@ class ShapedReward(gym.Wrapper):
         if self.error is None:
             end = info.get("end_status", 0)
             state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
-                                    self._steps)
-            try:  # the hot path, inlined: this runs on every environment step
-                total, components = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
-                                                     self.call_timeout_s)
+                                    self._steps)  # NLE's reward is a float, its flags are bools
+            try:  # the hot path: this runs on every environment step
+                if self._timer:  # the interval timer interrupts a call that runs past the budget
+                    CALL_TIMER.started = time.perf_counter()
+                    total, components = self.reward_fn(self._prev, int(action), state, self._memory)
+                    CALL_TIMER.started = 0.0
+                else:
+                    total, components = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
+                                                         self.call_timeout_s)
                 total = float(total)
             except BaseException as exc:
+                CALL_TIMER.started = 0.0
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 self.error = self._describe(exc)

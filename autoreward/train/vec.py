@@ -131,7 +131,7 @@ class WorkerVecEnv(VecEnv):
 
     def step_async(self, actions: np.ndarray) -> None:
         for remote, group in zip(self.remotes, self._groups, strict=True):
-            remote.send(("step", actions[group[0]:group[-1] + 1]))
+            remote.send(("step", actions[group[0]:group[-1] + 1].tolist()))
         self.waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
