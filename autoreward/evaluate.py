@@ -118,7 +118,8 @@ def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: li
     prev = State.copy_from(env.raw)
     lines = [compact_step(None, None, prev)] if keep else []
     positions = [prev.pos]
-    total, steps, messages = 0.0, 0, [prev.message]
+    prev_seen = prev
+    total, steps = 0.0, 0
     terminated = truncated = False
     while not (terminated or truncated):
         action, _ = model.predict(obs, deterministic=greedy)
@@ -129,24 +130,38 @@ def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: li
         state = State.copy_from(env.raw, float(reward), bool(terminated or truncated), end == TASK_SUCCESSFUL,
                                 end == DEATH, steps)
         positions.append(state.pos)
-        if state.message:
-            messages.append(state.message)
+        if not state.done:
+            prev_seen = state  # the last State before the end: what surrounded the agent
         if keep:
             lines.append(compact_step(prev, names[int(action)], state))
         prev = state
     success = card.success(info)
-    outcome = "success" if success else _failure_cause(info, terminated, truncated, positions, messages)
+    outcome = "success" if success else _failure_cause(info, truncated, positions, _death_cause(env, prev_seen))
     if keep and len(lines) > max_lines:  # keep the start and the end of long episodes
         lines = [*lines[:10], f"... {len(lines) - max_lines} steps omitted ...", *lines[-(max_lines - 10):]]
     final = render_state(prev) if keep else ""
     return EpisodeOutcome(episode, success, round(total, 6), steps, outcome), lines, final
 
 
-def _failure_cause(info: dict[str, Any], terminated: bool, truncated: bool, positions: list[tuple[int, int]],
-                   messages: list[str]) -> str:
+_HOW_DIED = {"DIED": "killed", "BURNING": "burned (lava)", "DROWNING": "drowned", "POISONED": "poisoned",
+             "STARVING": "starved", "STONING": "turned to stone", "CRUSHING": "crushed", "DISSOLVED": "dissolved",
+             "TURNED_SLIME": "turned to slime"}
+
+
+def _death_cause(env: Any, last: State) -> str:
+    """How NetHack says the game ended, plus the monster next to the agent when it was killed."""
+    how = env.unwrapped.nethack.how_done()
+    cause = _HOW_DIED.get(getattr(how, "name", ""), str(getattr(how, "name", how)).lower())
+    if cause == "killed":
+        monster = last.nearest("monster")
+        if monster is not None and last.distance(last.pos, monster) <= 1:
+            cause += f" by a monster ('{last.char_at(*monster)}')"
+    return cause
+
+
+def _failure_cause(info: dict[str, Any], truncated: bool, positions: list[tuple[int, int]], death: str) -> str:
     if int(info.get("end_status", 0)) == DEATH:
-        last = next((m for m in reversed(messages) if m and not m.startswith(("Do you want", "You die"))), "")
-        return f"death: {last}" if last else "death"
+        return f"death: {death}"
     if truncated:
         recent = positions[-STUCK_WINDOW:]
         return "stuck" if len(set(recent)) <= STUCK_CELLS else "timeout"

@@ -44,10 +44,17 @@ def test_evaluation_writes_the_record_and_trajectories(policy, tmp_path):
 
 
 def test_failure_causes():
-    assert _failure_cause({"end_status": 1}, True, False, [], ["", "You fall into the lava!"]) == \
-        "death: You fall into the lava!"
-    assert _failure_cause({"end_status": 0}, False, True, [(1, 1)] * 40, []) == "stuck"
-    assert _failure_cause({"end_status": 0}, False, True, [(i, 1) for i in range(40)], []) == "timeout"
+    assert _failure_cause({"end_status": 1}, False, [], "burned (lava)") == "death: burned (lava)"
+    assert _failure_cause({"end_status": 0}, True, [(1, 1)] * 40, "") == "stuck"
+    assert _failure_cause({"end_status": 0}, True, [(i, 1) for i in range(40)], "") == "timeout"
+
+
+def test_death_in_lava_is_named(tmp_path):
+    task = "MiniHack-LavaCrossingS9N1-v0"
+    train(TrainConfig(task=task, reward=None, steps=64, n_steps=32, batch_size=32, n_epochs=1, envs=2,
+                      env_workers=0, out=str(tmp_path)))
+    result = evaluate(task, tmp_path / "policy.zip", episodes=6, seed=0)
+    assert "death: burned (lava)" in result.failure_causes
 
 
 def test_policy_must_fit_the_task(policy, tmp_path):

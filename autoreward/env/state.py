@@ -1,9 +1,9 @@
 """`State`: the read-only view of one NetHack observation that reward code sees (DESIGN.md §2.2).
 
-Building a State copies the few arrays it needs (NLE reuses its buffers between steps) and decodes
-everything else lazily, so that a reward which reads two fields costs two field reads. The public names
-below are exactly the API that the critic lets reward code use (`STATE_API`); `describe_api()` in
-`autoreward.env.card` documents them for the designer.
+Building a State copies the few arrays it needs as bytes (NLE reuses its buffers between steps) and
+decodes everything else lazily, so that a reward which reads two fields costs two field reads. The public
+names below are exactly the API that the critic lets reward code use (`STATE_API`);
+`autoreward.env.card.describe_state_api()` documents them for the designer.
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ from nle import nethack as nh
 
 from autoreward.env.glyphs import CATEGORIES, CATEGORY_OF_GLYPH, CODE, GROUPS, MEMBERSHIP, NAMES
 
+Point = tuple[int, int]
+
 _AGENT_CODE = CODE["agent"]
 _INT64, _XY = struct.Struct("=q"), struct.Struct("=qq")  # blstats is an int64 array, kept as its bytes
 # Byte offsets of the blstats fields reward code reads (x and y are adjacent: pos unpacks both at once).
 _X, _HP, _HPMAX, _DEPTH, _GOLD, _SCORE, _TIME, _HUNGER, _XP = (8 * i for i in (
     nh.NLE_BL_X, nh.NLE_BL_HP, nh.NLE_BL_HPMAX, nh.NLE_BL_DEPTH, nh.NLE_BL_GOLD, nh.NLE_BL_SCORE, nh.NLE_BL_TIME,
     nh.NLE_BL_HUNGER, nh.NLE_BL_XP))
-assert nh.NLE_BL_Y == nh.NLE_BL_X + 1
-
-Point = tuple[int, int]
-
-
+if nh.NLE_BL_Y != nh.NLE_BL_X + 1:
+    raise ImportError("unexpected NLE blstats layout: x and y are not adjacent")
 _SHAPE = (21, 79)  # NLE's map: rows y = 0..20, columns x = 0..78
 # Positions in State._raw.
 _GLYPHS, _CHARS, _BL, _MESSAGE, _INVENTORY, _ENV_REWARD, _DONE, _SUCCESS, _DIED, _STEP = range(10)
