@@ -10,6 +10,7 @@ from autoreward.env.render import direction, distance_bucket, render_state, rend
 from autoreward.env.state import STATE_API, State
 from autoreward.errors import UsageError
 from autoreward.reward.contract import ALLOWED_ATTRIBUTES, CONTRACT_TEXT
+from autoreward.reward.probe import collect_transitions
 
 ONE_TASK_PER_FAMILY = {
     "minihack-navigation": "MiniHack-KeyRoom-S5-v0",
@@ -19,18 +20,9 @@ ONE_TASK_PER_FAMILY = {
 
 
 def _play(task: str, steps: int, seed: int = 0):
-    card = card_for(task)
-    env = card.make(task, seed=seed)
-    rng = np.random.default_rng(seed)
-    obs, info = env.reset()
-    states, actions = [card.state(obs, info=info)], []
-    for t in range(1, steps + 1):
-        action = int(rng.integers(env.action_space.n))
-        obs, reward, terminated, truncated, info = env.step(action)
-        states.append(card.state(obs, reward, terminated, truncated, info, t))
-        actions.append(action)
-        if terminated or truncated:
-            break
+    """States and actions of one random-policy episode (at most `steps` steps), and the action names."""
+    (states, actions), *_ = collect_transitions(task, n=max(steps, 1), seed=seed, max_episode_steps=steps)
+    env = card_for(task).make(task)
     names = action_names(env)
     env.close()
     return states, actions, names
@@ -63,7 +55,7 @@ def test_card_builds_state_and_text(family, task):
 
 
 def test_keyroom_state_finds_named_things():
-    states, _, _ = _play("MiniHack-KeyRoom-S5-v0", 0)
+    states, _, _ = _play("MiniHack-KeyRoom-S5-v0", 1)
     state = states[0]
     key = state.nearest("key")
     assert key is not None and state.char_at(*key) == "("
@@ -78,7 +70,7 @@ def test_keyroom_state_finds_named_things():
 
 
 def test_state_is_read_only():
-    states, _, _ = _play("MiniHack-KeyRoom-S5-v0", 0)
+    states, _, _ = _play("MiniHack-KeyRoom-S5-v0", 1)
     state = states[0]
     with pytest.raises(AttributeError):
         state.hp = 5  # type: ignore[misc]

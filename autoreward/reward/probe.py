@@ -58,6 +58,8 @@ class ProbeResult:
 
 def collect_transitions(task: str, n: int = 256, seed: int = 0, max_episode_steps: int = 250) -> list[Episode]:
     """At least `n` transitions from random-policy episodes of `task` (whole episodes, fixed seed)."""
+    if max_episode_steps < 1:
+        raise ValueError("max_episode_steps must be at least 1")
     card = card_for(task)
     env = card.make(task, seed=seed)
     rng = np.random.default_rng(seed)

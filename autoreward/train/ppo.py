@@ -217,7 +217,7 @@ def train(config: TrainConfig,
     metrics_path.unlink(missing_ok=True)
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
-    torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost ~20% of inference
+    torch.distributions.Distribution.set_default_validate_args(False)  # checks cost time at batch size 2
 
     # PPO learns in whole rollouts of n_steps per env: a budget smaller than one rollout shrinks the rollout.
     n_steps = max(8, min(config.n_steps, config.steps // config.envs))
@@ -238,6 +238,7 @@ def train(config: TrainConfig,
     )
     callback = _TrainingCallback(metrics, watchdog, config.steps, progress)
     stopped: str | None = None
+    interrupted = False
     start = time.perf_counter()
     try:
         model.learn(total_timesteps=config.steps, callback=callback, progress_bar=False)
@@ -247,11 +248,15 @@ def train(config: TrainConfig,
         stopped = ("an environment worker stopped responding and was killed after "
                    f"{config.worker_timeout_s:g} s (a reward call hung?)" if watchdog and watchdog.fired
                    else f"an environment worker died ({type(exc).__name__}): the reward may have crashed it")
+    except KeyboardInterrupt:  # save what was learned, then let the caller see the interrupt
+        stopped, interrupted = "interrupted", True
     finally:
         if watchdog:
             watchdog.stop()
         _close(venv)
     seconds = time.perf_counter() - start
+    if stopped:  # the unfinished rollout's record says why training stopped
+        callback.last = metrics.summary(model.num_timesteps, {"stopped": stopped})
     policy_path = out / "policy.zip"
     model.save(policy_path)
     result = TrainResult(
@@ -261,6 +266,8 @@ def train(config: TrainConfig,
     )
     write_json_atomic(out / "train.json", {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result),
                                            "versions": _versions()})
+    if interrupted:
+        raise KeyboardInterrupt
     return result
 
 
