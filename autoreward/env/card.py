@@ -149,6 +149,7 @@ def describe_state_api() -> str:
             signature = str(inspect.signature(member).replace(parameters=params))
         else:
             continue
+        signature = signature.replace("'", "")  # annotations are strings here (postponed evaluation)
         lines.append(f"- state.{name}{signature}: {doc}".rstrip(": "))
     groups = "; ".join(f"'{g}' = {', '.join(parts)}" for g, parts in GROUPS.items())
     lines += [

@@ -71,7 +71,7 @@ CODE: dict[str, int] = {name: i for i, name in enumerate(CATEGORIES)}
 #: Names that cover several categories.
 GROUPS: dict[str, tuple[str, ...]] = {
     "door": ("doorway", "open door", "closed door"),
-    "item": ("key", *sorted(set(_OBJECT_CLASSES.values())), "corpse"),
+    "item": ("key", *sorted(set(_OBJECT_CLASSES.values()) - {"boulder"}), "corpse"),
     "monster": ("monster", "pet"),
     "stairs": ("stairs up", "stairs down"),
     "walkable": ("floor", "corridor", "doorway", "open door", "stairs up", "stairs down", "ice", "altar",

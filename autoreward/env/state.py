@@ -116,10 +116,12 @@ class State:
 
     @property
     def hp(self) -> int:
+        """Hit points now."""
         return _INT64.unpack_from(self._raw[_BL], _HP)[0]
 
     @property
     def max_hp(self) -> int:
+        """Maximum hit points."""
         return _INT64.unpack_from(self._raw[_BL], _HPMAX)[0]
 
     @property
@@ -129,10 +131,12 @@ class State:
 
     @property
     def gold(self) -> int:
+        """Gold pieces carried."""
         return _INT64.unpack_from(self._raw[_BL], _GOLD)[0]
 
     @property
     def score(self) -> int:
+        """The in-game score."""
         return _INT64.unpack_from(self._raw[_BL], _SCORE)[0]
 
     @property
@@ -147,6 +151,7 @@ class State:
 
     @property
     def xp_level(self) -> int:
+        """Experience level."""
         return _INT64.unpack_from(self._raw[_BL], _XP)[0]
 
     # ----- text --------------------------------------------------------------------------------------

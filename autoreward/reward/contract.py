@@ -194,6 +194,7 @@ class _CallTimer:
         self.budget = math.inf
         self.users = 0
         self.exit_hook = False
+        self.previous_handler: Any = signal.SIG_DFL
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.started and time.perf_counter() - self.started > self.budget:
@@ -213,6 +214,8 @@ def install_call_timer(budget_s: float) -> bool:
     if not CALL_TIMER.exit_hook:  # never leave a ticking timer behind: SIGALRM's default action kills the process
         atexit.register(_stop_timer)
         CALL_TIMER.exit_hook = True
+    if CALL_TIMER.users == 1:
+        CALL_TIMER.previous_handler = signal.getsignal(signal.SIGALRM)
     signal.signal(signal.SIGALRM, CALL_TIMER.handle)
     signal.siginterrupt(signal.SIGALRM, False)  # system calls in progress resume instead of failing
     period = max(0.005, CALL_TIMER.budget / 4)
@@ -230,7 +233,7 @@ def remove_call_timer() -> None:
 def _stop_timer() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.signal(signal.SIGALRM, CALL_TIMER.previous_handler or signal.SIG_DFL)
     CALL_TIMER.users, CALL_TIMER.budget = 0, math.inf
 
 
