@@ -87,8 +87,7 @@ def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, o
     rendered: list[dict[str, Any]] = []
     try:
         for episode in range(episodes):
-            outcome, lines, final = _play(env, card, model, names, greedy, keep=episode < trajectories)
-            outcome.episode = episode
+            outcome, lines, final = _play(env, card, model, episode, names, greedy, keep=episode < trajectories)
             outcomes.append(outcome)
             if episode < trajectories:
                 rendered.append({"episode": episode, "success": outcome.success, "outcome": outcome.outcome,
@@ -112,8 +111,8 @@ def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, o
     return result
 
 
-def _play(env: PolicyObservation, card: Any, model: Any, names: list[str], greedy: bool, keep: bool,
-          max_lines: int = 60) -> tuple[EpisodeOutcome, list[str], str]:
+def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: list[str], greedy: bool,
+          keep: bool, max_lines: int = 60) -> tuple[EpisodeOutcome, list[str], str]:
     """One episode: its outcome, its compact step lines (when kept) and the final State rendered."""
     obs, info = env.reset()
     prev = State.copy_from(env.raw)
@@ -143,7 +142,7 @@ def _play(env: PolicyObservation, card: Any, model: Any, names: list[str], greed
     if keep and len(lines) > max_lines:  # keep the start and the end of long episodes
         lines = [*lines[:10], f"... {len(lines) - max_lines} steps omitted ...", *lines[-(max_lines - 10):]]
     final = render_state(prev) if keep else ""
-    return EpisodeOutcome(0, success, round(total, 6), steps, outcome), lines, final
+    return EpisodeOutcome(episode, success, round(total, 6), steps, outcome), lines, final
 
 
 _HOW_DIED = {"DIED": "killed", "BURNING": "burned (lava)", "DROWNING": "drowned", "POISONED": "poisoned",

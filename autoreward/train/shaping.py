@@ -11,7 +11,6 @@ paying the task reward alone.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gymnasium as gym
@@ -19,7 +18,6 @@ import gymnasium as gym
 from autoreward.env.state import State
 from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
 from autoreward.reward.contract import (
-    CALL_TIMER,
     RewardCallTimeout,
     RewardFn,
     call_with_budget,
@@ -64,16 +62,10 @@ class ShapedReward(gym.Wrapper):
             state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
                                     self._steps)  # NLE's reward is a float, its flags are bools
             try:  # the hot path: this runs on every environment step
-                if self._timer:  # the interval timer interrupts a call that runs past the budget
-                    CALL_TIMER.started = time.perf_counter()
-                    total, components = self.reward_fn(self._prev, int(action), state, self._memory)
-                    CALL_TIMER.started = 0.0
-                else:
-                    total, components = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
-                                                         self.call_timeout_s)
+                total, components = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
+                                                     self.call_timeout_s)
                 total = float(total)
             except BaseException as exc:
-                CALL_TIMER.started = 0.0
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 self.error = self._describe(exc)
