@@ -159,3 +159,59 @@ def test_direction_and_distance_words():
     assert direction((5, 5), (5, 4)) == "north"
     assert direction((5, 5), (3, 4)) == "west-northwest"
     assert [distance_bucket(d) for d in (1, 2, 4, 10, 25)] == ["adjacent", "very near", "near", "far", "very far"]
+
+
+@pytest.mark.parametrize("task", ["MiniHack-KeyRoom-S5-v0", "MiniHack-MultiRoom-N2-v0", "MiniHack-Eat-v0"])
+def test_unplugged_screen_descriptions_change_no_observation(task):
+    """The speed fix must be invisible: a stock env (descriptions filled) plays the same game, step for step."""
+    import gymnasium as gym
+
+    from autoreward.env.wrappers import NetHackSeeding, StepLimitAsTruncation
+
+    card = card_for(task)
+    fast = card.make(task, seed=5)
+    stock = StepLimitAsTruncation(NetHackSeeding(gym.make(
+        task, observation_keys=card.observation_keys, disable_env_checker=True, **card.task(task).make_kwargs), 5))
+    nethack = fast.unwrapped.nethack
+    descriptions = nethack._obs[list(nethack._obs_buffers).index("screen_descriptions")]
+    assert len(descriptions) == (21 if fast.unwrapped.reward_manager is not None else 0)  # Eat's manager reads them
+    rng = np.random.default_rng(0)
+    for episode in range(2):
+        a, b = fast.reset()[0], stock.reset()[0]
+        assert all(np.array_equal(a[k], b[k]) for k in a), f"reset {episode}"
+        for action in rng.integers(fast.action_space.n, size=150).tolist():
+            a, b = fast.step(action), stock.step(action)
+            assert all(np.array_equal(a[0][k], b[0][k]) for k in a[0])
+            assert a[1:] == b[1:]
+            if a[2] or a[3]:
+                break
+    fast.close()
+    stock.close()
+
+
+def test_closed_door_direction_from_glyphs_matches_minihacks_descriptions():
+    """KeyRoom applies the key through MiniHack's description lookup; the glyph answer must be the same."""
+    import functools
+
+    import gymnasium as gym
+
+    from autoreward.env.wrappers import NetHackSeeding, closed_door_direction
+
+    task = "MiniHack-KeyRoom-S5-v0"
+    card = card_for(task)
+    stock = NetHackSeeding(gym.make(task, observation_keys=card.observation_keys, disable_env_checker=True), 3)
+    base = stock.unwrapped
+    from_glyphs = functools.partial(closed_door_direction, base, base.get_object_direction)
+    rng = np.random.default_rng(0)
+    answers = []
+    for _ in range(30):
+        stock.reset()
+        for action in rng.integers(stock.action_space.n, size=60).tolist():
+            expected = base.get_object_direction("closed door")
+            assert from_glyphs("closed door") == expected
+            assert from_glyphs("key") == base.get_object_direction("key")  # other names: MiniHack's own lookup
+            answers.append(expected)
+            if stock.step(action)[2]:
+                break
+    stock.close()
+    assert len({a for a in answers if a is not None}) >= 2  # the walks did stand next to the door, from 2+ sides

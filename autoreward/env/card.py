@@ -20,7 +20,13 @@ import gymnasium as gym
 from autoreward.env.glyphs import GROUPS, NAMES
 from autoreward.env.render import render_state, render_transition
 from autoreward.env.state import STATE_API, State
-from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL, NetHackSeeding, StepLimitAsTruncation
+from autoreward.env.wrappers import (
+    DEATH,
+    TASK_SUCCESSFUL,
+    NetHackSeeding,
+    StepLimitAsTruncation,
+    skip_unused_screen_descriptions,
+)
 from autoreward.errors import UsageError
 from autoreward.paths import data_dir
 
@@ -53,11 +59,12 @@ class EnvCard:
         raise UsageError(f"task {task_id!r} is not in the {self.family} card")
 
     def make(self, task_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
-        """Make the task's environment with the card's observation keys, NetHack seeding and truncation fix."""
+        """The task's environment: the card's observation keys, NetHack seeding, truncation fix, no unused buffers."""
         task = self.task(task_id)
         _register_backends()
         env = gym.make(task.id, observation_keys=self.observation_keys, disable_env_checker=True,
                        **{**task.make_kwargs, **kwargs})
+        skip_unused_screen_descriptions(env)
         return StepLimitAsTruncation(NetHackSeeding(env, seed))
 
     @staticmethod

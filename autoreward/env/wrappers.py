@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from autoreward.env.glyphs import CATEGORY_OF_GLYPH, CODE
 
 #: NLE's end_status values (nle.env.base.NLE.StepStatus).
 ABORTED, RUNNING, DEATH, TASK_SUCCESSFUL = -1, 0, 1, 2
@@ -64,3 +67,52 @@ class StepLimitAsTruncation(gym.Wrapper):
         if terminated and end_status == ABORTED:
             terminated, truncated = False, True
         return obs, reward, terminated, truncated, info
+
+
+def skip_unused_screen_descriptions(env: gym.Env) -> bool:
+    """Stop NetHack from filling MiniHack's 132 KB `screen_descriptions` buffer when nothing reads it.
+
+    MiniHack always asks NLE for that buffer, and NLE fills it and copies it twice on every step: about a
+    third of a step's time. In minihack 1.0.2 (pinned) only reward managers and the key-door envs read it;
+    the key-door envs ask one question of it (which neighbour is a closed door, to apply the key), which
+    the glyphs answer as well (`closed_door_direction`). Returns whether the buffer was unplugged; the
+    observations stay identical to a stock env's (tested).
+    """
+    from minihack.envs.keyroom import MiniHackKeyDoor
+
+    base = env.unwrapped
+    nethack = getattr(base, "nethack", None)
+    buffers = getattr(nethack, "_obs_buffers", None)
+    if (getattr(base, "reward_manager", "absent") is not None or buffers is None
+            or "screen_descriptions" not in buffers or not hasattr(base, "_scr_descr_index")):
+        return False  # not MiniHack, or a task whose reward manager reads the descriptions
+    if isinstance(base, MiniHackKeyDoor):
+        base.get_object_direction = functools.partial(closed_door_direction, base, base.get_object_direction)
+    nethack._pynethack.set_buffers(**{key: array for key, array in buffers.items() if key != "screen_descriptions"})
+    index = list(buffers).index("screen_descriptions")
+    unplugged = np.zeros((0, *buffers["screen_descriptions"].shape[1:]), dtype=np.uint8)
+    nethack._obs = (*nethack._obs[:index], unplugged, *nethack._obs[index + 1:])
+    return True
+
+
+_CLOSED_DOOR = CODE["closed door"]
+_NEIGHBOURS = tuple((dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1))  # MiniHack's order of the 9 cells
+
+
+def closed_door_direction(env: Any, by_description: Any, name: str, observation: Any = None) -> int | None:
+    """MiniHack's `get_object_direction` answered from glyphs for "closed door" (the descriptions' only reader).
+
+    A cell is described as "closed door" exactly when it shows a closed-door glyph; other names go to
+    MiniHack's own description-based method.
+    """
+    if name != "closed door":
+        return by_description(name, observation)
+    obs = env.last_observation if observation is None else observation
+    glyphs = obs[env._glyph_index]
+    x, y = (int(v) for v in obs[env._blstats_index][:2])
+    rows, columns = glyphs.shape
+    for index, (dx, dy) in enumerate(_NEIGHBOURS):
+        cx, cy = x + dx, y + dy
+        if 0 <= cy < rows and 0 <= cx < columns and CATEGORY_OF_GLYPH[glyphs[cy, cx]] == _CLOSED_DOOR:
+            return env._index_to_dir_action(index)
+    return None
