@@ -13,3 +13,15 @@ KEYROOM = "MiniHack-KeyRoom-S5-v0"
 def keyroom_episodes():
     """~200 real transitions of KeyRoom from random play (fixed seed), shared by the probe tests."""
     return collect_transitions(KEYROOM, n=200, seed=0)
+
+
+@pytest.fixture
+def llm_server():
+    """A started scriptable OpenAI-compatible server (tests/llm_server.py): `.url`, `.script(steps)`, `.requests`."""
+    from tests.llm_server import ScriptedLLMServer
+
+    server = ScriptedLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
