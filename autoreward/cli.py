@@ -1,4 +1,4 @@
-"""The `autoreward` command line: envs, check, train, eval, bench.
+"""The `autoreward` command line: envs, check, train, eval, bench, iterate, inspect.
 
 Exit codes: 0 done (or accepted), 1 rejected or failed (the reason is printed), 2 usage error.
 Library code prints nothing; everything users see is printed here, with rich.
@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     bench_env.add_argument("--seed", type=int, default=0)
     bench_env.add_argument("--json", action="store_true")
     bench_env.set_defaults(handler=_cmd_bench_env)
+
+    from autoreward.cli_synth import add_commands
+
+    add_commands(sub, _positive)
     return parser
 
 

@@ -1,0 +1,176 @@
+"""The `iterate` and `inspect` commands: the synthesis loop with rich progress, and what a run did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
+from rich.table import Table
+
+from autoreward.errors import UsageError
+
+
+def add_commands(sub: Any, positive: Any) -> None:
+    """Register `iterate` and `inspect` on the CLI's subparsers."""
+    it = sub.add_parser("iterate", help="synthesise a reward for a task: design, check, train, evaluate, analyse")
+    it.add_argument("task", nargs="?", help="task id, e.g. MiniHack-KeyRoom-S5-v0 (not with --resume)")
+    it.add_argument("--description", help="the task in words (default: the env card's goal)")
+    it.add_argument("--llm", default="offline",
+                    help="litellm model (openai/gpt-4o-mini, anthropic/..., hosted_vllm/..., ollama/...) or "
+                         "`offline` for the rule-based roles (default)")
+    it.add_argument("--llm-api-base", help="base URL of an OpenAI-compatible server (or AUTOREWARD_LLM_API_BASE)")
+    it.add_argument("--llm-timeout", type=float, default=60.0, help="seconds per LLM call (default 60)")
+    it.add_argument("--max-llm-calls", type=positive,
+                    help="stop the run (saved, resumable) after this many calls; with --resume: the new limit")
+    it.add_argument("--max-llm-cost", type=float,
+                    help="stop the run (saved, resumable) after this many USD; with --resume: the new limit")
+    it.add_argument("--rounds", type=positive, default=3)
+    it.add_argument("--candidates", type=positive, default=2, help="candidates per round (default 2)")
+    it.add_argument("--steps", type=positive, default=150_000, help="training steps per candidate")
+    it.add_argument("--eval-episodes", type=positive, default=50)
+    it.add_argument("--repairs", type=int, default=2, help="designer repairs after a rejection (default 2)")
+    it.add_argument("--workers", type=int, default=0, help="trainings at once (default: min(candidates, cores))")
+    it.add_argument("--seed", type=int, default=0)
+    it.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    it.add_argument("--out", default="runs", help="folder of runs (default runs/)")
+    it.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished candidates are kept")
+    it.set_defaults(handler=cmd_iterate)
+
+    ins = sub.add_parser("inspect", help="show a run: rounds and candidates, one candidate, or a diff of two")
+    ins.add_argument("run", help="run directory (runs/<run_id>)")
+    ins.add_argument("--candidate", metavar="R/K", help="show one candidate: code, verdict, evaluation, analysis")
+    ins.add_argument("--diff", nargs=2, metavar=("R1/K1", "R2/K2"), help="diff two candidates' reward files")
+    ins.add_argument("--json", action="store_true", help="print JSON")
+    ins.set_defaults(handler=cmd_inspect)
+
+
+def cmd_iterate(args: argparse.Namespace) -> int:
+    from autoreward.cli import console, err_console
+    from autoreward.synth.loop import RunStopped, iterate
+    from autoreward.synth.store import IterateConfig
+
+    if args.resume and args.task:
+        raise UsageError("give a TASK for a new run or --resume RUN_DIR, not both")
+    if not args.resume and not args.task:
+        raise UsageError("usage: autoreward iterate TASK [options] (or --resume RUN_DIR)")
+    config = None if args.resume else IterateConfig(
+        task=args.task, description=args.description, llm=args.llm, rounds=args.rounds, candidates=args.candidates,
+        steps=args.steps, eval_episodes=args.eval_episodes, repairs=args.repairs, seed=args.seed,
+        device=args.device, out=args.out, workers=args.workers, max_llm_calls=args.max_llm_calls,
+        max_llm_cost=args.max_llm_cost, llm_api_base=args.llm_api_base, llm_timeout_s=args.llm_timeout)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        bars: dict[tuple[int, int], Any] = {}
+        state: dict[str, Any] = {"best": None}
+
+        def on_event(event: str, data: dict[str, Any]) -> None:
+            if event == "run":
+                verb = "resuming" if data["resumed"] else "run"
+                cfg = data["config"]
+                progress.console.print(
+                    f"{verb} [bold]{escape(data['dir'])}[/bold]: {cfg['task']}, designer {cfg['llm']}, "
+                    f"{cfg['rounds']} rounds x {cfg['candidates']} candidates x {cfg['steps']:,} steps")
+            elif event == "round":
+                progress.console.print(f"[bold]round {data['round'] + 1}/{data['rounds']}[/bold]")
+            elif event == "candidate":
+                key = (data["round"], data["candidate"])
+                if key not in bars:
+                    bars[key] = progress.add_task(f"  candidate {key[0]}/{key[1]}", total=None, info="")
+                info = data["stage"]
+                record = data.get("record")
+                if record and record.get("status") == "evaluated":
+                    info = f"success {record['success_rate']:.0%}, return {record['mean_return']:.2f}"
+                    progress.update(bars[key], total=1, completed=1)
+                elif record and record.get("reason"):
+                    info = f"{record['status']}: {record['reason'][:90]}"
+                    progress.update(bars[key], total=1, completed=1)
+                elif data["stage"] == "training":
+                    progress.update(bars[key], total=data["steps"], completed=0)
+                progress.update(bars[key], info=escape(info))
+            elif event == "training":
+                key = (data["round"], data["candidate"])
+                rate = data.get("success_rate")
+                info = f"training {data['done']:,}/{data['steps']:,}" + (
+                    f", {data['sps']:.0f} steps/s" if data.get("sps") else "") + (
+                    f", success {rate:.0%}" if rate is not None else "")
+                progress.update(bars[key], total=data["steps"], completed=data["done"], info=info)
+            elif event == "round_done" and data["best"]:
+                best = data["best"]
+                state["best"] = best
+                progress.console.print(f"  best so far: candidate {best['round']}/{best['candidate']}, evaluated "
+                                       f"success {best['success_rate']:.0%}")
+
+        try:
+            store = iterate(config, resume=args.resume, on_event=on_event,
+                            budget={"max_llm_calls": args.max_llm_calls, "max_llm_cost": args.max_llm_cost})
+        except RunStopped as exc:
+            err_console.print(f"[yellow]run stopped:[/yellow] {escape(str(exc))}")
+            return 1
+    best = state["best"]
+    console.print(f"run: {store.root}")
+    if best is None:
+        console.print("[red]no candidate was trained and evaluated[/red]; see `autoreward inspect` for reasons")
+        return 1
+    console.print(f"[bold]best reward: {store.root / 'best' / 'reward.py'} (round {best['round']}, candidate "
+                  f"{best['candidate']}): evaluated success {best['success_rate']:.1%}, mean task return "
+                  f"{best['mean_return']:.3f}[/bold]")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from autoreward.cli import console
+    from autoreward.synth.inspect import candidate_detail, diff_candidates, run_overview
+
+    if args.diff:
+        text = diff_candidates(args.run, *args.diff)
+        print(json.dumps({"diff": text}) if args.json else (text or "(identical)"))
+        return 0
+    if args.candidate:
+        detail = candidate_detail(args.run, args.candidate)
+        if args.json:
+            print(json.dumps(detail, indent=2))
+            return 0
+        record = detail["record"]
+        console.print(f"[bold]candidate {args.candidate}[/bold]: {record['status']}"
+                      + (f" ({escape(record['reason'])})" if record.get("reason") else ""))
+        if detail["code"]:
+            console.print(Syntax(detail["code"], "python", line_numbers=True))
+        verdict = detail["verdict"]
+        if verdict:
+            console.print(f"verdict: {'accepted' if verdict['accepted'] else 'rejected'} at stage {verdict['stage']}")
+            for line in verdict.get("errors", []):
+                console.print(f"  [red]error[/red] {escape(line)}")
+            for line in verdict.get("warnings", []):
+                console.print(f"  [yellow]warning[/yellow] {escape(line)}")
+        if detail["eval"]:
+            e = detail["eval"]
+            console.print(f"evaluation: success {e['success_rate']:.1%} over {e['episodes']} episodes, mean return "
+                          f"{e['mean_return']:.3f}, failures {e['failure_causes'] or 'none'}")
+        if detail["analysis"]:
+            console.print(escape(detail["analysis"]))
+        return 0
+    overview = run_overview(args.run)
+    if args.json:
+        print(json.dumps(overview, indent=2))
+        return 0
+    cfg = overview["config"] or {}
+    console.print(f"[bold]{escape(overview['dir'])}[/bold]: {cfg.get('task')} with designer {cfg.get('llm')}, "
+                  f"status {overview['status']}; LLM calls {overview['llm']['calls']} "
+                  f"(+{overview['llm']['cached']} cached), cost ${overview['llm']['cost']:.4f}")
+    table = Table("round/cand", "status", "attempts", "success", "return", "steps", "LLM cost", "reason")
+    for c in overview["candidates"]:
+        table.add_row(f"{c['round']}/{c['candidate']}", c["status"], str(c["attempts"]),
+                      "" if c["success_rate"] is None else f"{c['success_rate']:.1%}",
+                      "" if c["mean_return"] is None else f"{c['mean_return']:.3f}",
+                      "" if c["steps"] is None else f"{c['steps']:,}", f"${c['llm_cost']:.4f}",
+                      escape((c["reason"] or "")[:60]))
+    console.print(table)
+    best = overview["best"]
+    if best:
+        console.print(f"best: {best['round']}/{best['candidate']}, success {best['success_rate']:.1%}")
+    return 0

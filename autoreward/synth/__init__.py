@@ -1,0 +1,1 @@
+"""The reward synthesis loop: designer -> critic -> trainer -> evaluator -> analyzer, round after round."""

@@ -1,0 +1,300 @@
+"""`autoreward iterate`: rounds of K candidates, each designed -> checked (with repairs) -> trained -> evaluated.
+
+Designing and checking run here, one candidate after another (LLM calls are I/O; the probe is its own
+process); trainings of a round run in parallel through an executor. After a round the best candidate so
+far (by evaluated task success, then mean task return, never by its own reward) is analysed, and its code,
+figures and analysis are what the next round's designer reads. Everything lands in the run directory
+(`autoreward.synth.store`); a run that stops (Ctrl-C, a kill, the LLM budget) resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from autoreward import __version__
+from autoreward.env.card import card_for
+from autoreward.io import write_json_atomic
+from autoreward.llm.base import LLM, LLMBudgetExceeded, LLMError
+from autoreward.llm.client import make_llm
+from autoreward.reward.critic import Verdict, check
+from autoreward.synth.analyzer import Analysis, analyze, build_summary
+from autoreward.synth.designer import Design, DesignContext, design, repair
+from autoreward.synth.executor import Executor, LocalExecutor, default_workers, train_and_evaluate
+from autoreward.synth.review import review
+from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
+
+Events = Callable[[str, dict[str, Any]], None]  # (event name, data): the CLI turns these into progress
+
+
+class RunStopped(Exception):
+    """The run stopped before its end (budget spent); it is saved and `--resume` continues it."""
+
+
+def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = None,
+            budget: dict[str, Any] | None = None, on_event: Events | None = None,
+            executor: Executor | None = None) -> RunStore:
+    """Run (or resume) the synthesis loop; returns the run's store. Raises RunStopped when the budget ends it.
+
+    `budget` ({"max_llm_calls": ..., "max_llm_cost": ...}) replaces a resumed run's LLM limits, so a run
+    stopped by its budget can go on with a larger one.
+    """
+    emit = on_event or (lambda event, data: None)
+    if resume is not None:
+        store = RunStore.open(resume)
+        run = store.read_run()
+        run["config"].update({k: v for k, v in (budget or {}).items() if v is not None})
+        config = IterateConfig.from_dict(run["config"])
+    else:
+        assert config is not None
+        _validate(config)
+        store = RunStore.create(config)
+        run = {"config": asdict(config), "versions": _versions(), "started": _now(), "status": "running"}
+    card = card_for(config.task)
+    run.update(status="running", resumed=run.get("resumed", -1) + 1 if resume is not None else 0)
+    store.write_run(run)
+    emit("run", {"dir": str(store.root), "config": asdict(config), "resumed": resume is not None})
+    llm = make_llm(config.llm, run_dir=store.root, cache_path=Path(config.out) / "llm-cache.sqlite",
+                   api_base=config.llm_api_base, timeout_s=config.llm_timeout_s,
+                   max_calls=config.max_llm_calls, max_cost=config.max_llm_cost)
+    task_text = config.description or card.task(config.task).goal.strip()
+    card_text = card.describe(config.task)
+    pool = executor or LocalExecutor(config.workers or default_workers(config.candidates))
+    status = "running"
+    try:
+        best: CandidateRecord | None = None
+        analysis: Analysis | None = None
+        for r in range(config.rounds):
+            context = dict(task=config.task, task_text=task_text, card_text=card_text, round=r,
+                           best_code=_read(store, best, "reward.py"), best_summary=_best_summary(store, best),
+                           analysis=analysis)
+            emit("round", {"round": r, "rounds": config.rounds})
+            records = _run_round(store, config, context, llm, pool, emit)
+            best = _select([*records, *([best] if best else [])])
+            if best is not None:
+                summary = _best_summary(store, best) or {}
+                store.save_best(best, summary)
+                analysis = _analyse_round(store, r, best, summary, context, llm)
+            write_json_atomic(store.round_dir(r) / "summary.json", {
+                "round": r, "candidates": [asdict(c) for c in records],
+                "best": None if best is None else {"round": best.round, "candidate": best.candidate,
+                                                   "success_rate": best.success_rate}})
+            emit("round_done", {"round": r, "best": None if best is None else asdict(best)})
+        status = "finished"
+    except LLMBudgetExceeded as exc:
+        status = "budget"
+        raise RunStopped(f"{exc} The run is saved: `autoreward iterate --resume {store.root} --max-llm-calls N "
+                         "--max-llm-cost USD` continues it with larger limits.") from exc
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        pool.shutdown(cancel=status != "finished")
+        run.update(status=status, ended=_now())
+        store.write_run(run)
+        emit("end", {"status": status, "dir": str(store.root)})
+    return store
+
+
+def _run_round(store: RunStore, config: IterateConfig, context: dict[str, Any], llm: LLM | None,
+               pool: Executor, emit: Events) -> list[CandidateRecord]:
+    """Design and check every candidate of the round, train the accepted ones in parallel, record all."""
+    r = context["round"]
+    records = [store.read_candidate(r, k) for k in range(config.candidates)]
+    running: dict[Future, CandidateRecord] = {}
+    for record in records:
+        if record.final:
+            emit("candidate", {"round": r, "candidate": record.candidate, "stage": "done (resumed)",
+                               "record": asdict(record)})
+            continue
+        if record.status != "accepted":
+            ctx = DesignContext(candidate=record.candidate, seed=config.seed * 1000 + r * 100 + record.candidate,
+                                **context)
+            _design_and_check(store, config, ctx, record, llm, emit)
+        if record.status == "accepted":
+            out = store.candidate_dir(r, record.candidate)
+            emit("candidate", {"round": r, "candidate": record.candidate, "stage": "training",
+                               "train_dir": str(out / "train"), "steps": config.steps})
+            future = pool.submit(train_and_evaluate, config.task, str(out / "reward.py"), str(out), config.steps,
+                                 config.seed, config.train_envs, config.device, config.eval_episodes)
+            running[future] = record
+    pending = set(running)
+    while pending:
+        done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+        for future in done:
+            record = running[future]
+            _record_training(store, record, future)
+            emit("candidate", {"round": r, "candidate": record.candidate, "stage": record.status,
+                               "record": asdict(record)})
+        for future in pending:
+            emit("training", {"round": r, "candidate": running[future].candidate, "steps": config.steps,
+                              **_training_progress(store.candidate_dir(r, running[future].candidate))})
+    return records
+
+
+def _design_and_check(store: RunStore, config: IterateConfig, ctx: DesignContext, record: CandidateRecord,
+                      llm: LLM | None, emit: Events) -> None:
+    """Design, then critic stages 1-3, repairing up to `config.repairs` times; leaves record accepted/rejected."""
+    folder = store.candidate_dir(ctx.round, ctx.candidate)
+    prompts, responses = [], []
+    code: str | None = None
+    errors: list[str] = []
+    verdict: Verdict | None = None
+    calls_before, cost_before = store.llm_totals()
+    for attempt in range(config.repairs + 1):
+        stage = "designing" if attempt == 0 else f"repair {attempt}"
+        emit("candidate", {"round": ctx.round, "candidate": ctx.candidate, "stage": stage})
+        try:
+            made: Design = design(ctx, llm) if attempt == 0 else repair(ctx, code or "", errors, llm)
+        except LLMBudgetExceeded:
+            raise
+        except LLMError as exc:
+            record.status, record.reason = "failed", f"LLM call failed: {exc}"
+            break
+        record.attempts = attempt + 1
+        prompts.append(f"# attempt {attempt + 1} ({'design' if attempt == 0 else 'repair'})\n\n{made.prompt}")
+        responses.append(f"# attempt {attempt + 1}\n\n{made.response}")
+        store.write_text(folder.relative_to(store.root) / "prompt.md", "\n\n".join(prompts) + "\n")
+        store.write_text(folder.relative_to(store.root) / "response.md", "\n\n".join(responses) + "\n")
+        if made.code is None:
+            errors = [made.error or "the response contains no Python code defining compute_reward(prev, action, "
+                      "state, memory): answer with one ```python block"]
+            verdict = Verdict(accepted=False, stage="extract", errors=errors)
+            continue
+        code = made.code
+        store.write_text(folder.relative_to(store.root) / "reward.py", code)
+        emit("candidate", {"round": ctx.round, "candidate": ctx.candidate, "stage": "checking"})
+        verdict = check(code, config.task, transitions=config.probe_transitions, seed=ctx.seed)
+        if verdict.accepted:
+            emit("candidate", {"round": ctx.round, "candidate": ctx.candidate, "stage": "reviewing"})
+            try:
+                opinion = review(code, ctx, verdict.probe_stats, llm)
+            except LLMBudgetExceeded:
+                raise
+            except LLMError as exc:  # the review is advice on top of stages 1-2: record that it was missing
+                verdict.warnings.append(f"review skipped: LLM call failed: {exc}")
+            else:
+                store.write_text(folder.relative_to(store.root) / "review.md",
+                                 f"{opinion.prompt}\n\n---\n\n{opinion.response}\n")
+                verdict = Verdict(accepted=opinion.accepted, stage="review",
+                                  errors=opinion.errors, warnings=verdict.warnings + opinion.warnings,
+                                  probe_stats=verdict.probe_stats)
+        write_json_atomic(folder / "verdict.json", verdict.to_dict())
+        if verdict.accepted:
+            record.status, record.reason, record.warnings = "accepted", None, verdict.warnings
+            break
+        errors = verdict.errors
+    else:
+        record.status = "rejected"
+        record.reason = f"rejected after {record.attempts} attempt(s) at stage {verdict.stage if verdict else '?'}: " \
+                        + "; ".join(errors)[:500]
+    if verdict is not None and record.status != "accepted" and not (folder / "verdict.json").is_file():
+        write_json_atomic(folder / "verdict.json", verdict.to_dict())
+    calls_after, cost_after = store.llm_totals()
+    record.llm_calls, record.llm_cost = calls_after - calls_before, round(cost_after - cost_before, 6)
+    store.write_candidate(record)
+    if record.status != "accepted":
+        emit("candidate", {"round": ctx.round, "candidate": ctx.candidate, "stage": record.status,
+                           "record": asdict(record)})
+
+
+def _record_training(store: RunStore, record: CandidateRecord, future: Future) -> None:
+    try:
+        figures = future.result()
+    except Exception as exc:  # noqa: BLE001 - a crashed worker: the candidate failed, the run goes on
+        record.status, record.reason = "failed", f"training crashed: {type(exc).__name__}: {exc}"
+    else:
+        record.steps, record.train_seconds, record.sps = figures["steps"], figures["train_seconds"], figures["sps"]
+        if figures.get("stopped_reason"):
+            record.status, record.reason = "failed", f"training stopped: {figures['stopped_reason']}"
+        else:
+            record.status = "evaluated"
+            record.success_rate, record.mean_return = figures["success_rate"], figures["mean_return"]
+    store.write_candidate(record)
+
+
+def _select(records: list[CandidateRecord]) -> CandidateRecord | None:
+    evaluated = [c for c in records if c.status == "evaluated"]
+    return max(evaluated, key=CandidateRecord.rank_key) if evaluated else None
+
+
+def _analyse_round(store: RunStore, r: int, best: CandidateRecord, summary: dict[str, Any],
+                   context: dict[str, Any], llm: LLM | None) -> Analysis | None:
+    """The analysis of the best candidate so far, which the next round's designer reads (analysis.md)."""
+    path = store.round_dir(r) / "analysis.json"
+    if path.is_file():  # resumed after the analysis was written
+        return Analysis(**json.loads(path.read_text(encoding="utf-8")))
+    ctx = DesignContext(candidate=best.candidate, seed=0, **{**context, "round": r})
+    try:
+        analysis = analyze(summary, ctx, llm)
+    except LLMBudgetExceeded:
+        raise
+    except LLMError as exc:
+        store.write_text(Path("rounds") / str(r) / "analysis.md", f"(analysis failed: {exc})\n")
+        return None
+    store.write_text(Path("rounds") / str(r) / "analysis.md",
+                     f"# Analysis of round {best.round} candidate {best.candidate}\n\n{analysis.text}\n")
+    write_json_atomic(path, analysis.to_dict())
+    return analysis
+
+
+def _best_summary(store: RunStore, best: CandidateRecord | None) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    folder = store.candidate_dir(best.round, best.candidate)
+    summary = build_summary(folder)
+    summary["candidate"] = {"round": best.round, "candidate": best.candidate, "success_rate": best.success_rate,
+                            "mean_return": best.mean_return}
+    return summary
+
+
+def _read(store: RunStore, best: CandidateRecord | None, name: str) -> str | None:
+    if best is None:
+        return None
+    return (store.candidate_dir(best.round, best.candidate) / name).read_text(encoding="utf-8")
+
+
+def _training_progress(folder: Path) -> dict[str, Any]:
+    """Steps done and the latest success rate, from the last line of a running training's metrics.jsonl."""
+    path = folder / "train" / "metrics.jsonl"
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 4096))
+            last = handle.read().splitlines()[-1]
+        record = json.loads(last)
+    except (OSError, IndexError, ValueError):
+        return {"done": 0}
+    return {"done": int(record.get("steps", 0)), "success_rate": record.get("success_rate"),
+            "sps": record.get("sps")}
+
+
+def _validate(config: IterateConfig) -> None:
+    from autoreward.errors import UsageError
+
+    card_for(config.task)
+    for name in ("rounds", "candidates", "steps", "eval_episodes"):
+        if getattr(config, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.repairs < 0:
+        raise UsageError("--repairs must be 0 or more")
+
+
+def _versions() -> dict[str, str]:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return {"autoreward": __version__, "python": platform.python_version(), "git": sha or "unknown"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+

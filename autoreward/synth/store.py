@@ -1,0 +1,171 @@
+"""The run directory of DESIGN.md §2.4: where every prompt, response, reward, verdict, metric and analysis lands.
+
+    runs/<run_id>/run.json                         config, versions, status
+    runs/<run_id>/rounds/<r>/candidates/<k>/       prompt.md response.md reward.py verdict.json candidate.json
+                                                   train/ (metrics.jsonl, policy.zip) eval.json trajectories.jsonl
+    runs/<run_id>/rounds/<r>/analysis.md, summary.json
+    runs/<run_id>/best/reward.py, summary.json
+    runs/<run_id>/llm/calls.jsonl, cache.sqlite
+
+Every file is written atomically; `candidate.json` records how far a candidate got, which is what resuming reads.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from autoreward.errors import UsageError
+from autoreward.io import read_jsonl, write_json_atomic, write_text_atomic
+
+#: Candidate statuses. A candidate in a final status is never redone on resume.
+FINAL = ("rejected", "failed", "evaluated")
+
+
+@dataclass
+class IterateConfig:
+    """Everything `autoreward iterate` depends on (saved in run.json; `--resume` reads it back)."""
+
+    task: str
+    description: str | None = None  # the task text; default: the env card's goal
+    llm: str = "offline"  # a litellm model string, or "offline" for the rule-based roles
+    rounds: int = 3
+    candidates: int = 2  # per round
+    steps: int = 150_000  # training steps per candidate
+    eval_episodes: int = 50
+    repairs: int = 2  # designer repairs after a rejection, per candidate
+    seed: int = 0
+    device: str = "auto"
+    out: str = "runs"
+    workers: int = 0  # trainings at once: 0 = min(candidates, CPU cores)
+    train_envs: int = 2
+    probe_transitions: int = 256
+    max_llm_calls: int | None = None
+    max_llm_cost: float | None = None  # USD
+    llm_api_base: str | None = None
+    llm_timeout_s: float = 60.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IterateConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class CandidateRecord:
+    """How far one candidate got and what it reached (candidate.json)."""
+
+    round: int
+    candidate: int
+    status: str = "new"  # new | accepted | rejected | failed | evaluated
+    reason: str | None = None  # why rejected or failed
+    attempts: int = 0  # designer calls (1 + repairs)
+    success_rate: float | None = None
+    mean_return: float | None = None
+    steps: int | None = None
+    train_seconds: float | None = None
+    sps: float | None = None
+    llm_calls: int = 0  # LLM calls made to design, repair and review it (cache hits not counted)
+    llm_cost: float = 0.0  # USD
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    def rank_key(self) -> tuple[float, float, float]:
+        """Selection order: evaluated task success, then mean task return, then fewer steps (never the reward)."""
+        return (self.success_rate or 0.0, self.mean_return if self.mean_return is not None else -1e9,
+                -(self.steps or 0))
+
+
+class RunStore:
+    """Paths and atomic reads/writes of one run directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def create(cls, config: IterateConfig) -> RunStore:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        task = config.task.replace("MiniHack-", "").replace("NetHack", "nh-").lower()
+        base = Path(config.out) / f"{stamp}-{task}-{'offline' if config.llm == 'offline' else 'llm'}"
+        root, n = base, 1
+        while root.exists():
+            n += 1
+            root = base.with_name(f"{base.name}-{n}")
+        root.mkdir(parents=True)
+        return cls(root)
+
+    @classmethod
+    def open(cls, root: str | Path) -> RunStore:
+        store = cls(root)
+        if not (store.root / "run.json").is_file():
+            raise UsageError(f"{str(root)!r} is not a run directory (no run.json)")
+        return store
+
+    # ----- run --------------------------------------------------------------------------------------
+    def read_run(self) -> dict[str, Any]:
+        return json.loads((self.root / "run.json").read_text(encoding="utf-8"))
+
+    def write_run(self, data: dict[str, Any]) -> None:
+        write_json_atomic(self.root / "run.json", data)
+
+    def config(self) -> IterateConfig:
+        return IterateConfig.from_dict(self.read_run()["config"])
+
+    @property
+    def calls_path(self) -> Path:
+        return self.root / "llm" / "calls.jsonl"
+
+    # ----- candidates -------------------------------------------------------------------------------
+    def round_dir(self, r: int) -> Path:
+        return self.root / "rounds" / str(r)
+
+    def candidate_dir(self, r: int, k: int) -> Path:
+        return self.round_dir(r) / "candidates" / str(k)
+
+    def read_candidate(self, r: int, k: int) -> CandidateRecord:
+        path = self.candidate_dir(r, k) / "candidate.json"
+        if not path.is_file():
+            return CandidateRecord(round=r, candidate=k)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return CandidateRecord(**{f.name: data[f.name] for f in fields(CandidateRecord) if f.name in data})
+
+    def write_candidate(self, record: CandidateRecord) -> None:
+        write_json_atomic(self.candidate_dir(record.round, record.candidate) / "candidate.json", asdict(record))
+
+    def candidates(self) -> list[CandidateRecord]:
+        """Every candidate recorded so far, in (round, candidate) order."""
+        found = []
+        for path in sorted((self.root / "rounds").glob("*/candidates/*/candidate.json"),
+                           key=lambda p: (int(p.parts[-4]), int(p.parts[-2]))):
+            found.append(self.read_candidate(int(path.parts[-4]), int(path.parts[-2])))
+        return found
+
+    def llm_totals(self) -> tuple[int, float]:
+        """Real (not cached) LLM calls and their cost so far, from llm/calls.jsonl."""
+        if not self.calls_path.is_file():
+            return 0, 0.0
+        calls = [c for c in read_jsonl(self.calls_path) if not c.get("cached") and not c.get("error")]
+        return len(calls), sum(float(c.get("cost") or 0.0) for c in calls)
+
+    def write_text(self, relative: str | Path, text: str) -> None:
+        write_text_atomic(self.root / relative, text)
+
+    def save_best(self, record: CandidateRecord, summary: dict[str, Any]) -> None:
+        """Copy the winner's reward into best/ with its figures."""
+        source = self.candidate_dir(record.round, record.candidate)
+        best = self.root / "best"
+        best.mkdir(exist_ok=True)
+        tmp = best / ".reward.py.tmp"
+        shutil.copyfile(source / "reward.py", tmp)
+        tmp.replace(best / "reward.py")
+        write_json_atomic(best / "summary.json", {"round": record.round, "candidate": record.candidate,
+                                                  "success_rate": record.success_rate,
+                                                  "mean_return": record.mean_return, "steps": record.steps,
+                                                  "summary": summary})

@@ -1,0 +1,130 @@
+"""The synthesis loop end to end (offline roles, real critic, real tiny trainings), resume after a kill, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autoreward.cli import main
+from autoreward.synth.loop import _select, iterate
+from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
+
+TASK = "MiniHack-KeyRoom-S5-v0"
+TINY = dict(steps=1024, eval_episodes=2, probe_transitions=200, workers=2)
+
+
+def _files(store: RunStore, r: int, k: int) -> set[str]:
+    folder = store.candidate_dir(r, k)
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> RunStore:
+    out = tmp_path_factory.mktemp("runs")
+    events: list[tuple[str, dict]] = []
+    store = iterate(IterateConfig(task=TASK, rounds=2, candidates=2, out=str(out), **TINY),
+                    on_event=lambda e, d: events.append((e, d)))
+    store.events = events  # type: ignore[attr-defined]
+    return store
+
+
+def test_offline_run_records_every_stage(finished_run):
+    store = finished_run
+    run = store.read_run()
+    assert run["status"] == "finished" and run["config"]["llm"] == "offline"
+    records = store.candidates()
+    assert [(c.round, c.candidate) for c in records] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for c in records:
+        assert c.status == "evaluated", c.reason
+        assert {"prompt.md", "response.md", "reward.py", "verdict.json", "candidate.json", "eval.json",
+                "trajectories.jsonl", "train/metrics.jsonl", "train/policy.zip"} <= _files(store, c.round, c.candidate)
+        assert "offline" in (store.candidate_dir(c.round, c.candidate) / "response.md").read_text()
+        assert json.loads((store.candidate_dir(c.round, c.candidate) / "verdict.json").read_text())["accepted"]
+    # round 1 was designed from round 0's best and its analysis
+    assert (store.round_dir(0) / "analysis.md").is_file() and (store.round_dir(1) / "summary.json").is_file()
+    assert "Refine" in (store.candidate_dir(1, 0) / "prompt.md").read_text() or \
+        "best" in (store.candidate_dir(1, 0) / "prompt.md").read_text().lower()
+    # the winner is the best by evaluated success (then return), and best/ holds its reward
+    winner = max(records, key=CandidateRecord.rank_key)
+    best = json.loads((store.root / "best" / "summary.json").read_text())
+    assert (best["round"], best["candidate"]) == (winner.round, winner.candidate)
+    assert (store.root / "best" / "reward.py").read_text() == \
+        (store.candidate_dir(winner.round, winner.candidate) / "reward.py").read_text()
+    stages = {d.get("stage") for e, d in store.events if e == "candidate"}
+    assert {"designing", "checking", "reviewing", "training", "evaluated"} <= stages
+
+
+def test_selection_is_by_task_success_then_return_never_reward():
+    a = CandidateRecord(0, 0, status="evaluated", success_rate=0.5, mean_return=0.1, steps=100)
+    b = CandidateRecord(0, 1, status="evaluated", success_rate=0.5, mean_return=0.4, steps=100)
+    c = CandidateRecord(1, 0, status="evaluated", success_rate=0.2, mean_return=0.9, steps=100)
+    failed = CandidateRecord(1, 1, status="failed", success_rate=None)
+    assert _select([a, b, c, failed]) is b
+    assert _select([failed]) is None
+
+
+def test_inspect_shows_every_candidate(finished_run, capsys):
+    root = str(finished_run.root)
+    assert main(["inspect", root, "--json"]) == 0
+    overview = json.loads(capsys.readouterr().out)
+    assert len(overview["candidates"]) == 4 and overview["status"] == "finished"
+    assert overview["best"]["success_rate"] == max(c["success_rate"] for c in overview["candidates"])
+    assert main(["inspect", root]) == 0
+    table = capsys.readouterr().out
+    assert all(f"{r}/{k}" in table for r in (0, 1) for k in (0, 1))
+    assert main(["inspect", root, "--candidate", "1/0", "--json"]) == 0
+    detail = json.loads(capsys.readouterr().out)
+    assert "def compute_reward" in detail["code"] and detail["verdict"]["stage"] == "review"
+    assert main(["inspect", root, "--diff", "0/0", "1/1"]) == 0
+    assert "0/0/reward.py" in capsys.readouterr().out
+    assert main(["inspect", root, "--candidate", "7/7"]) == 2
+
+
+def test_killed_run_resumes_without_redoing_finished_candidates(tmp_path):
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "autoreward.cli", "iterate", TASK, "--rounds", "2", "--candidates", "2",
+           "--steps", "1024", "--eval-episodes", "2", "--workers", "1", "--out", str(out)]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        finished: list[Path] = []
+        while time.time() < deadline and not finished:  # kill as soon as one candidate is evaluated
+            time.sleep(0.5)
+            finished = [p for p in out.glob("*/rounds/*/candidates/*/candidate.json")
+                        if json.loads(p.read_text())["status"] == "evaluated"]
+            assert process.poll() is None, "the run ended before it could be killed"
+        assert finished, "no candidate finished in time"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    root = finished[0].parents[4]
+    kept = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished}
+    kept_eval = {p.parent / "eval.json": (p.parent / "eval.json").stat().st_mtime_ns for p in finished}
+    assert json.loads((root / "run.json").read_text())["status"] == "running"  # killed: never marked finished
+
+    store = iterate(resume=root)
+    assert store.read_run()["status"] == "finished" and store.read_run()["resumed"] == 1
+    assert all(c.status == "evaluated" for c in store.candidates()) and len(store.candidates()) == 4
+    for path, (mtime, data) in kept.items():
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == data  # finished candidates untouched
+    for path, mtime in kept_eval.items():
+        assert path.stat().st_mtime_ns == mtime
+    time.sleep(1)  # no worker of the killed run is still writing
+    assert not [p for p in root.rglob("*") if p.name.startswith(".") and p.suffix == ".tmp"]
+
+
+def test_iterate_usage_errors(tmp_path, capsys):
+    assert main(["iterate"]) == 2
+    assert main(["iterate", "NoSuchTask-v0", "--out", str(tmp_path)]) == 2
+    assert main(["iterate", TASK, "--resume", str(tmp_path)]) == 2
+    assert main(["iterate", "--resume", str(tmp_path)]) == 2  # not a run directory
+    assert "run.json" in capsys.readouterr().err
