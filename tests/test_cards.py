@@ -110,13 +110,34 @@ def test_step_limit_is_truncation_not_termination():
     limit = env.unwrapped._max_episode_steps
     t = 0
     for t in range(1, limit + 1):  # noqa: B007 - t is read after the loop
-        _, _, terminated, truncated, info = env.step(0)  # walk north into the wall: never reaches the stairs
+        obs, _, terminated, truncated, info = env.step(0)  # walk north into the wall: never reaches the stairs
         if terminated or truncated:
             break
+    final = card.state(obs, 0.0, terminated, truncated, info, t)
     env.close()
     assert t == limit
     assert truncated and not terminated
     assert not card.success(info)
+    # NLE's own last observation is blank (empty map, agent at (0, 0), 0 hp); the card shows the last real one
+    assert final.pos != (0, 0) and final.hp > 0 and final.count("floor") > 0
+
+
+def test_a_death_ends_on_a_real_observation():
+    card = card_for("MiniHack-LavaCrossingS9N1-v0")
+    env = card.make("MiniHack-LavaCrossingS9N1-v0", seed=0)
+    rng = np.random.default_rng(0)
+    deaths = 0
+    for _ in range(5):
+        env.reset()
+        for step in range(1, 500):  # noqa: B007 - read after the loop
+            obs, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+            if terminated or truncated:
+                break
+        final = card.state(obs, 0.0, terminated, truncated, info, step)
+        deaths += final.died
+        assert final.pos != (0, 0) and final.hp > 0 and final.count("lava") > 0
+    env.close()
+    assert deaths > 0  # random walks next to lava die
 
 
 def test_success_comes_from_end_status_not_reward():
@@ -166,12 +187,12 @@ def test_unplugged_screen_descriptions_change_no_observation(task):
     """The speed fix must be invisible: a stock env (descriptions filled) plays the same game, step for step."""
     import gymnasium as gym
 
-    from autoreward.env.wrappers import NetHackSeeding, StepLimitAsTruncation
+    from autoreward.env.wrappers import LastSightAtEnd, NetHackSeeding, StepLimitAsTruncation
 
     card = card_for(task)
     fast = card.make(task, seed=5)
-    stock = StepLimitAsTruncation(NetHackSeeding(gym.make(
-        task, observation_keys=card.observation_keys, disable_env_checker=True, **card.task(task).make_kwargs), 5))
+    stock = StepLimitAsTruncation(LastSightAtEnd(NetHackSeeding(gym.make(
+        task, observation_keys=card.observation_keys, disable_env_checker=True, **card.task(task).make_kwargs), 5)))
     nethack = fast.unwrapped.nethack
     descriptions = nethack._obs[list(nethack._obs_buffers).index("screen_descriptions")]
     assert len(descriptions) == (21 if fast.unwrapped.reward_manager is not None else 0)  # Eat's manager reads them

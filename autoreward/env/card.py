@@ -23,6 +23,7 @@ from autoreward.env.state import STATE_API, State
 from autoreward.env.wrappers import (
     DEATH,
     TASK_SUCCESSFUL,
+    LastSightAtEnd,
     NetHackSeeding,
     StepLimitAsTruncation,
     skip_unused_screen_descriptions,
@@ -65,7 +66,7 @@ class EnvCard:
         env = gym.make(task.id, observation_keys=self.observation_keys, disable_env_checker=True,
                        **{**task.make_kwargs, **kwargs})
         skip_unused_screen_descriptions(env)
-        return StepLimitAsTruncation(NetHackSeeding(env, seed))
+        return StepLimitAsTruncation(LastSightAtEnd(NetHackSeeding(env, seed)))
 
     @staticmethod
     def state(obs: dict[str, Any], env_reward: float = 0.0, terminated: bool = False,

@@ -69,6 +69,24 @@ class StepLimitAsTruncation(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+class LastSightAtEnd(gym.Wrapper):
+    """Shows the last real observation on the step that ends a MiniHack episode, instead of a blank one.
+
+    When MiniHack ends a game (goal reached, step limit, death) NLE returns the screen after quitting: an
+    empty map, the agent at (0, 0), 0 hit points. Reward code would read that as a huge jump (and the value
+    function bootstraps a timed-out episode from it), so the observation before the final step is shown.
+    """
+
+    def step(self, action):  # type: ignore[override]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            base = self.env.unwrapped
+            previous = getattr(base, "_previous_obs", None)  # MiniHack keeps the observation before each step
+            if previous is not None and not obs["blstats"].any():
+                obs = base._get_observation(previous)
+        return obs, reward, terminated, truncated, info
+
+
 def skip_unused_screen_descriptions(env: gym.Env) -> bool:
     """Stop NetHack from filling MiniHack's 132 KB `screen_descriptions` buffer when nothing reads it.
 
