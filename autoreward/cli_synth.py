@@ -85,6 +85,8 @@ def cmd_iterate(args: argparse.Namespace) -> int:
                 record = data.get("record")
                 if record and record.get("status") == "evaluated":
                     info = f"success {record['success_rate']:.0%}, return {record['mean_return']:.2f}"
+                    if record.get("duplicate_of"):
+                        info += f" (same code as {record['duplicate_of']}: results reused)"
                     progress.update(bars[key], total=1, completed=1)
                 elif record and record.get("reason"):
                     info = f"{record['status']}: {record['reason'][:90]}"
@@ -162,13 +164,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     console.print(f"[bold]{escape(overview['dir'])}[/bold]: {cfg.get('task')} with designer {cfg.get('llm')}, "
                   f"status {overview['status']}; LLM calls {overview['llm']['calls']} "
                   f"(+{overview['llm']['cached']} cached), cost ${overview['llm']['cost']:.4f}")
-    table = Table("round/cand", "status", "attempts", "success", "return", "steps", "LLM cost", "reason")
+    table = Table("cand", "status", "tries", "success", "return", "steps", "cost", "reason")
     for c in overview["candidates"]:
+        reason = c["reason"] or (f"same code as {c['duplicate_of']}" if c.get("duplicate_of") else "")
         table.add_row(f"{c['round']}/{c['candidate']}", c["status"], str(c["attempts"]),
                       "" if c["success_rate"] is None else f"{c['success_rate']:.1%}",
                       "" if c["mean_return"] is None else f"{c['mean_return']:.3f}",
                       "" if c["steps"] is None else f"{c['steps']:,}", f"${c['llm_cost']:.4f}",
-                      escape((c["reason"] or "")[:60]))
+                      escape(reason[:60]))
     console.print(table)
     best = overview["best"]
     if best:

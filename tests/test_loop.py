@@ -39,6 +39,7 @@ def test_offline_run_records_every_stage(finished_run):
     store = finished_run
     run = store.read_run()
     assert run["status"] == "finished" and run["config"]["llm"] == "offline"
+    assert run["versions"]["prompts"] and run["versions"]["autoreward"]
     records = store.candidates()
     assert [(c.round, c.candidate) for c in records] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     for c in records:
@@ -67,6 +68,8 @@ def test_selection_is_by_task_success_then_return_never_reward():
     c = CandidateRecord(1, 0, status="evaluated", success_rate=0.2, mean_return=0.9, steps=100)
     failed = CandidateRecord(1, 1, status="failed", success_rate=None)
     assert _select([a, b, c, failed]) is b
+    same_as_b = CandidateRecord(2, 0, status="evaluated", success_rate=0.5, mean_return=0.4, steps=100)
+    assert _select([b, same_as_b]) is b and _select([same_as_b, b]) is same_as_b  # a tie keeps the first
     assert _select([failed]) is None
 
 
@@ -128,3 +131,28 @@ def test_iterate_usage_errors(tmp_path, capsys):
     assert main(["iterate", TASK, "--resume", str(tmp_path)]) == 2
     assert main(["iterate", "--resume", str(tmp_path)]) == 2  # not a run directory
     assert "run.json" in capsys.readouterr().err
+
+
+def test_a_reward_identical_to_an_evaluated_one_is_not_trained_again(tmp_path, monkeypatch):
+    """The offline designer repeats a reward it has no edits for; the loop reuses the twin's results."""
+    import autoreward.synth.loop as loop
+
+    first = {}
+    original_design = loop.design
+
+    def same_design(ctx, llm):
+        made = original_design(ctx, llm) if not first else first["design"]
+        first.setdefault("design", made)
+        return made
+
+    monkeypatch.setattr(loop, "design", same_design)
+    store = iterate(IterateConfig(task=TASK, rounds=2, candidates=1, out=str(tmp_path), **TINY))
+    original, twin = store.candidates()
+    assert original.status == twin.status == "evaluated"
+    assert twin.duplicate_of == "0/0" and original.duplicate_of is None
+    assert (twin.success_rate, twin.mean_return) == (original.success_rate, original.mean_return)
+    folder = store.candidate_dir(1, 0)
+    assert (folder / "eval.json").read_bytes() == (store.candidate_dir(0, 0) / "eval.json").read_bytes()
+    assert not (folder / "train" / "policy.zip").exists()  # nothing trained
+    best = json.loads((store.root / "best" / "summary.json").read_text())
+    assert (best["round"], best["candidate"]) == (0, 0)  # a tie keeps the earlier candidate

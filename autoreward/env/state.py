@@ -90,7 +90,7 @@ class State:
 
     @property
     def done(self) -> bool:
-        """The episode ended on this step (success, death or step limit)."""
+        """The episode ended on this step (success, death or step limit); the map then shows the step before."""
         return self._raw[_DONE]
 
     @property

@@ -482,7 +482,7 @@ def _compute(recipe: Recipe, weights: dict[str, float]) -> str:
     if "death" in weights:
         body += ["    if state.died:",
                  '        components["death"] = -WEIGHTS["death"]']
-    body += ["    if state.done:  # NLE blanks the last observation (no map, pos (0, 0), hp 0): judge the outcome",
+    body += ["    if state.done:  # the last step: judge the outcome (success, death), not the map",
              "        return sum(components.values()), components",
              "    remember_targets(state, memory)",
              '    phase = memory["phase"]',

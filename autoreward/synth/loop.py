@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -77,7 +78,7 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
                            analysis=analysis)
             emit("round", {"round": r, "rounds": config.rounds})
             records = _run_round(store, config, context, llm, pool, emit)
-            best = _select([*records, *([best] if best else [])])
+            best = _select([*([best] if best else []), *records])  # on a tie the earlier best stays
             if best is not None:
                 summary = _best_summary(store, best) or {}
                 store.save_best(best, summary)
@@ -118,7 +119,10 @@ def _run_round(store: RunStore, config: IterateConfig, context: dict[str, Any], 
             ctx = DesignContext(candidate=record.candidate, seed=config.seed * 1000 + r * 100 + record.candidate,
                                 **context)
             _design_and_check(store, config, ctx, record, llm, emit)
-        if record.status == "accepted":
+        if record.status == "accepted" and _reuse_twin(store, record):
+            emit("candidate", {"round": r, "candidate": record.candidate, "stage": record.status,
+                               "record": asdict(record)})
+        elif record.status == "accepted":
             out = store.candidate_dir(r, record.candidate)
             emit("candidate", {"round": r, "candidate": record.candidate, "stage": "training",
                                "train_dir": str(out / "train"), "steps": config.steps})
@@ -220,7 +224,33 @@ def _record_training(store: RunStore, record: CandidateRecord, future: Future) -
     store.write_candidate(record)
 
 
+def _reuse_twin(store: RunStore, record: CandidateRecord) -> bool:
+    """A reward identical to one already evaluated in this run is not trained again: its results are copied.
+
+    Same code, task, seed and budget give the same training; the offline designer repeats a reward it has
+    no edits for. The copy says where it came from (`duplicate_of`).
+    """
+    folder = store.candidate_dir(record.round, record.candidate)
+    code = (folder / "reward.py").read_bytes()
+    for twin in store.candidates():
+        source = store.candidate_dir(twin.round, twin.candidate)
+        if twin.status != "evaluated" or twin.duplicate_of or source == folder or \
+                (source / "reward.py").read_bytes() != code:
+            continue
+        shutil.rmtree(folder / "train", ignore_errors=True)
+        shutil.copytree(source / "train", folder / "train", ignore=shutil.ignore_patterns("policy.zip"))
+        for name in ("eval.json", "trajectories.jsonl"):
+            shutil.copyfile(source / name, folder / name)
+        record.status, record.duplicate_of = "evaluated", f"{twin.round}/{twin.candidate}"
+        record.success_rate, record.mean_return, record.steps = twin.success_rate, twin.mean_return, twin.steps
+        record.train_seconds, record.sps = 0.0, twin.sps
+        store.write_candidate(record)
+        return True
+    return False
+
+
 def _select(records: list[CandidateRecord]) -> CandidateRecord | None:
+    """The best evaluated candidate (CandidateRecord.rank_key); the first one listed wins a tie."""
     evaluated = [c for c in records if c.status == "evaluated"]
     return max(evaluated, key=CandidateRecord.rank_key) if evaluated else None
 
@@ -292,7 +322,10 @@ def _versions() -> dict[str, str]:
                              cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    return {"autoreward": __version__, "python": platform.python_version(), "git": sha or "unknown"}
+    from autoreward.synth.prompts import PROMPT_VERSION
+
+    return {"autoreward": __version__, "python": platform.python_version(), "git": sha or "unknown",
+            "prompts": PROMPT_VERSION}
 
 
 def _now() -> str:

@@ -5,7 +5,7 @@ Offline rules, measured where they can be:
 - farming: the reward is run on scripted play in the real environment (walk next to each thing the task is
   about, then step back and forth between two cells, stand still, repeat one action); reward that keeps
   coming in without progress is farmable (an error, with the measured numbers);
-- last step: NLE blanks the final observation; a failed episode's last step should not pay (a warning);
+- last step: a failed episode's last step should not pay anything but outcomes (a warning);
 - scale: one component orders of magnitude larger than the rest on the probe transitions (a warning).
 
 With an LLM, `critic_review.txt` asks for a checklist review as strict JSON. The rules' errors are measured
@@ -382,7 +382,7 @@ def _check_farming(fn: RewardFn, task: str, seed: int, findings: _Findings) -> N
 
 
 def _check_last_step(script: _Script, total: float, parts: dict[str, float], findings: _Findings) -> None:
-    """A failed episode's last step (a blank observation in NLE) should not pay anything but outcomes."""
+    """A failed episode's last step should not pay anything but outcomes (no bonus for timing out or dying)."""
     last = script.states[-1]
     if not last.done or last.success:
         return
@@ -390,7 +390,7 @@ def _check_last_step(script: _Script, total: float, parts: dict[str, float], fin
         paying = ", ".join(f"{n} {v:+.3g}" for n, v in parts.items() if v > 0)
         findings.warnings.append(
             f"on the last step of a failed episode ({'death' if last.died else 'step limit'}) the reward paid "
-            f"{total:+.3g} ({paying}): NLE blanks the final observation (empty map, position (0, 0), hp 0), so "
-            "comparing it with prev invents changes; when state.done, judge only state.success and state.died")
+            f"{total:+.3g} ({paying}): a failed episode should not end on a bonus; "
+            "when state.done, judge only state.success and state.died")
     else:
         findings.passed.append(f"last step: a failed episode's final step pays {total:+.3g}")

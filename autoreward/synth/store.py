@@ -69,6 +69,7 @@ class CandidateRecord:
     steps: int | None = None
     train_seconds: float | None = None
     sps: float | None = None
+    duplicate_of: str | None = None  # "R/K": same code as that candidate, whose results were reused
     llm_calls: int = 0  # LLM calls made to design, repair and review it (cache hits not counted)
     llm_cost: float = 0.0  # USD
     warnings: list[str] = field(default_factory=list)
