@@ -23,9 +23,9 @@ ANALYSIS = '{"causes": ["timeout"], "unwanted": [], "edits": [{"action": "streng
 
 
 def _config(out: Path, url: str, **extra) -> IterateConfig:
-    return IterateConfig(task=TASK, llm="openai/test-model", llm_api_base=url, llm_timeout_s=1.0, rounds=1,
-                         candidates=1, repairs=3, steps=1024, eval_episodes=2, probe_transitions=200, workers=1,
-                         out=str(out), **extra)
+    settings = dict(task=TASK, llm="openai/test-model", llm_api_base=url, llm_timeout_s=1.0, rounds=1, candidates=1,
+                    repairs=3, steps=1024, eval_episodes=2, probe_transitions=200, workers=1, out=str(out))
+    return IterateConfig(**{**settings, **extra})
 
 
 def test_llm_run_repairs_bad_answers_retries_and_replays_from_cache(llm_server, tmp_path):
@@ -76,3 +76,16 @@ def test_llm_budget_stops_the_run_saved_and_resumable(llm_server, tmp_path):
     store = iterate(resume=root, budget={"max_llm_calls": 10})
     assert store.read_run()["status"] == "finished"
     assert [c.status for c in store.candidates()] == ["evaluated"]
+
+
+def test_rejected_credentials_stop_the_run_at_once(llm_server, tmp_path):
+    llm_server.script([{"status": 401}])
+    try:
+        iterate(_config(tmp_path, llm_server.url, candidates=2))
+    except RunStopped as exc:
+        assert "credentials" in str(exc) and "--resume" in str(exc)
+    else:
+        raise AssertionError("bad credentials did not stop the run")
+    assert len(llm_server.requests) == 1  # not retried, and no second candidate asked
+    [root] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert json.loads((root / "run.json").read_text())["status"] == "stopped"

@@ -41,5 +41,9 @@ class LLMError(AutorewardError):
     """An LLM call failed for good (bad credentials, unknown model, retries exhausted)."""
 
 
+class LLMAuthError(LLMError):
+    """The provider refused the credentials: no later call can succeed, so a run stops (saved, resumable)."""
+
+
 class LLMBudgetExceeded(LLMError):
     """The run's LLM budget (calls or cost) is spent: the run stops cleanly, saved and resumable."""

@@ -40,7 +40,7 @@ from types import ModuleType
 from typing import Any
 
 from autoreward.io import append_jsonl
-from autoreward.llm.base import LLM, Completion, LLMBudgetExceeded, LLMError, Messages
+from autoreward.llm.base import LLM, Completion, LLMAuthError, LLMBudgetExceeded, LLMError, Messages
 from autoreward.llm.cache import ResponseCache, cache_key
 
 ENV_API_BASE = "AUTOREWARD_LLM_API_BASE"
@@ -298,7 +298,7 @@ class LiteLLMClient:
                 kind = self._classify(exc, litellm)
                 if kind == "auth":
                     env = _key_env_var(self.model, litellm)
-                    raise LLMError(
+                    raise LLMAuthError(
                         f"{self.model}: the provider rejected the credentials ({error.split(':')[0]}). "
                         f"Set {env} (or {ENV_API_KEY}) to a valid API key with access to this model."
                     ) from None

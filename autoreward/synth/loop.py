@@ -23,7 +23,7 @@ from typing import Any
 from autoreward import __version__
 from autoreward.env.card import card_for
 from autoreward.io import write_json_atomic
-from autoreward.llm.base import LLM, LLMBudgetExceeded, LLMError
+from autoreward.llm.base import LLM, LLMAuthError, LLMBudgetExceeded, LLMError
 from autoreward.llm.client import make_llm
 from autoreward.reward.critic import Verdict, check
 from autoreward.synth.analyzer import Analysis, analyze, build_summary
@@ -89,6 +89,9 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
                                                    "success_rate": best.success_rate}})
             emit("round_done", {"round": r, "best": None if best is None else asdict(best)})
         status = "finished"
+    except LLMAuthError as exc:
+        status = "stopped"
+        raise RunStopped(f"{exc} The run is saved: `autoreward iterate --resume {store.root}` continues it.") from exc
     except LLMBudgetExceeded as exc:
         status = "budget"
         raise RunStopped(f"{exc} The run is saved: `autoreward iterate --resume {store.root} --max-llm-calls N "
@@ -157,7 +160,7 @@ def _design_and_check(store: RunStore, config: IterateConfig, ctx: DesignContext
         emit("candidate", {"round": ctx.round, "candidate": ctx.candidate, "stage": stage})
         try:
             made: Design = design(ctx, llm) if attempt == 0 else repair(ctx, code or "", errors, llm)
-        except LLMBudgetExceeded:
+        except (LLMBudgetExceeded, LLMAuthError):
             raise
         except LLMError as exc:
             record.status, record.reason = "failed", f"LLM call failed: {exc}"
@@ -180,7 +183,7 @@ def _design_and_check(store: RunStore, config: IterateConfig, ctx: DesignContext
             emit("candidate", {"round": ctx.round, "candidate": ctx.candidate, "stage": "reviewing"})
             try:
                 opinion = review(code, ctx, verdict.probe_stats, llm)
-            except LLMBudgetExceeded:
+            except (LLMBudgetExceeded, LLMAuthError):
                 raise
             except LLMError as exc:  # the review is advice on top of stages 1-2: record that it was missing
                 verdict.warnings.append(f"review skipped: LLM call failed: {exc}")
@@ -264,7 +267,7 @@ def _analyse_round(store: RunStore, r: int, best: CandidateRecord, summary: dict
     ctx = DesignContext(candidate=best.candidate, seed=0, **{**context, "round": r})
     try:
         analysis = analyze(summary, ctx, llm)
-    except LLMBudgetExceeded:
+    except (LLMBudgetExceeded, LLMAuthError):
         raise
     except LLMError as exc:
         store.write_text(Path("rounds") / str(r) / "analysis.md", f"(analysis failed: {exc})\n")
