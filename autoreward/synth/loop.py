@@ -22,6 +22,7 @@ from typing import Any
 
 from autoreward import __version__
 from autoreward.env.card import card_for
+from autoreward.errors import UsageError
 from autoreward.io import write_json_atomic
 from autoreward.llm.base import LLM, LLMAuthError, LLMBudgetExceeded, LLMError
 from autoreward.llm.client import make_llm
@@ -54,7 +55,8 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
         run["config"].update({k: v for k, v in (budget or {}).items() if v is not None})
         config = IterateConfig.from_dict(run["config"])
     else:
-        assert config is not None
+        if config is None:
+            raise UsageError("iterate needs a config for a new run, or resume=RUN_DIR")
         _validate(config)
         store = RunStore.create(config)
         run = {"config": asdict(config), "versions": _versions(), "started": _now(), "status": "running"}
@@ -98,6 +100,9 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
                          "--max-llm-cost USD` continues it with larger limits.") from exc
     except KeyboardInterrupt:
         status = "interrupted"
+        raise
+    except Exception:
+        status = "failed"  # a bug or a broken environment: the run is saved and can be resumed once fixed
         raise
     finally:
         pool.shutdown(cancel=status != "finished")
@@ -309,8 +314,6 @@ def _training_progress(folder: Path) -> dict[str, Any]:
 
 
 def _validate(config: IterateConfig) -> None:
-    from autoreward.errors import UsageError
-
     card_for(config.task)
     for name in ("rounds", "candidates", "steps", "eval_episodes"):
         if getattr(config, name) < 1:
