@@ -47,6 +47,7 @@ class ProbeResult:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)  # per transition: {"total": [...], "components": {...}}
 
     @property
     def ok(self) -> bool:
@@ -106,6 +107,7 @@ def run_probe(source: str, episodes: list[Episode], limits: ProbeLimits | None =
     stats = result.get("stats", {})
     stats["network_isolation"] = result.get("network_isolation", "")
     probe = ProbeResult(errors=list(result.get("errors", [])), warnings=list(result.get("warnings", [])),
+                        values=result.get("values", {}),
                         stats=stats)
     mean_us = stats.get("call_time_mean_us")
     if probe.ok and mean_us is not None and mean_us > limits.mean_call_budget_us:

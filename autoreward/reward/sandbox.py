@@ -209,6 +209,7 @@ def _report(errors: list[str], times: list[float], totals: list[float], componen
             "total": _stats(totals),
             "components": {name: _stats(values) for name, values in sorted(components.items())},
         },
+        "values": {"total": totals, "components": components},  # per transition, in episode order
     }
 
 

@@ -2,9 +2,9 @@
 
 Offline rules, measured where they can be:
 - goal: some part of the code reads `state.success` or names the task's goal (its target or item);
-- farming: the reward is run on scripted play in the real environment (walk next to each thing the task is
-  about, then step back and forth between two cells, stand still, repeat one action); reward that keeps
-  coming in without progress is farmable (an error, with the measured numbers);
+- farming: the reward is run, in the probe's sandbox, on scripted play in the real environment (walk next to
+  each thing the task is about, then step back and forth between two cells, stand still, repeat one action);
+  reward that keeps coming in without progress is farmable (an error, with the measured numbers);
 - last step: a failed episode's last step should not pay anything but outcomes (a warning);
 - scale: one component orders of magnitude larger than the rest on the probe transitions (a warning).
 
@@ -26,14 +26,7 @@ from typing import TYPE_CHECKING, Any
 from autoreward.env.card import action_names, card_for
 from autoreward.env.state import State
 from autoreward.llm.base import LLM
-from autoreward.reward.contract import (
-    RewardCallTimeout,
-    RewardFn,
-    call_with_budget,
-    install_call_timer,
-    load_reward,
-    remove_call_timer,
-)
+from autoreward.reward.probe import run_probe
 from autoreward.reward.static import check_static
 from autoreward.synth.extract import extract_json
 from autoreward.synth.prompts import render
@@ -44,7 +37,6 @@ if TYPE_CHECKING:
 FARM_PER_STEP = 0.002  # reward per step still coming in while nothing progresses: farmable above this
 OSCILLATION_STEPS = 24  # steps back and forth; the second half is measured (the first may pay novelty once)
 WALK_LIMIT = 30
-CALL_BUDGET_S = 1.0
 IMBALANCE = 100.0  # one component this many times the next (per-step RMS on the probe): a warning
 LARGE = 50.0  # a single reward this large dwarfs the task's own reward of about 1
 _MOVES = {(0, -1): "north", (1, 0): "east", (0, 1): "south", (-1, 0): "west", (1, -1): "northeast",
@@ -140,13 +132,7 @@ def rule_review(code: str, task: str, task_text: str, probe_stats: dict, seed: i
         return findings
     _check_goal(code, task_text, findings)
     _check_scale(probe_stats, findings)
-    fn = load_reward(code)
-    timer = install_call_timer(CALL_BUDGET_S)
-    try:
-        _check_farming(fn, task, seed, findings)
-    finally:
-        if timer:
-            remove_call_timer()
+    _check_farming(code, task, seed, findings)
     return findings
 
 
@@ -339,28 +325,23 @@ def _play_to_the_end(player: _Player, seed: int, limit: int = 600) -> _Script:
     return _Script("playing until the episode ends", player.states, player.actions, len(player.actions) - 1, "end")
 
 
-def _check_farming(fn: RewardFn, task: str, seed: int, findings: _Findings) -> None:
+def _check_farming(code: str, task: str, seed: int, findings: _Findings) -> None:
+    """Run the reward over the scripted episodes in the probe's sandbox and measure what it pays while idling."""
+    scripts = _scripts(task, seed)
+    probe = run_probe(code, [(script.states, script.actions) for script in scripts])
+    if not probe.ok:
+        findings.errors.append("on scripted play (walking next to things, stepping back and forth, repeating "
+                               f"actions): {probe.errors[0]}")
+        return
+    totals, components = probe.values["total"], probe.values["components"]
     worst = 0.0
     farms: list[tuple[float, str]] = []
-    for script in _scripts(task, seed):
-        memory: dict[Any, Any] = {}
-        measured: dict[str, float] = {}
-        total = 0.0
-        for t, action in enumerate(script.actions):
-            prev, state = script.states[t], script.states[t + 1]
-            try:
-                value, parts = call_with_budget(fn, prev, action, state, memory, CALL_BUDGET_S)
-            except RewardCallTimeout:
-                findings.errors.append(f"the reward ran over {CALL_BUDGET_S:.1f} s on one step while {script.what}")
-                return
-            except Exception as exc:  # noqa: BLE001 - reward code failing on real play is a finding
-                findings.errors.append(f"the reward raised {type(exc).__name__}: {exc} while {script.what} "
-                                       f"(step {t})")
-                return
-            if t >= script.measure_from:
-                total += float(value)
-                for name, part in parts.items():
-                    measured[name] = measured.get(name, 0.0) + float(part)
+    offset = 0
+    for script in scripts:
+        window = range(offset + script.measure_from, offset + len(script.actions))
+        offset += len(script.actions)
+        total = sum(totals[i] for i in window)
+        measured = {name: sum(values[i] for i in window) for name, values in components.items()}
         if script.kind == "end":
             _check_last_step(script, total, measured, findings)
             continue
