@@ -63,3 +63,16 @@ def test_bad_inputs_are_usage_errors(tmp_path):
     broken.write_text("import os\n")
     with pytest.raises(RewardCodeError, match="import os"):
         train(TrainConfig(task="MiniHack-Room-5x5-v0", reward=str(broken), out=str(tmp_path)))
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_puts_the_policy_on_the_gpu_and_saves_a_portable_policy(tmp_path):
+    from autoreward.evaluate import evaluate, load_policy
+
+    result = train(TrainConfig(reward=EXAMPLE, out=str(tmp_path), device="cuda", env_workers=1, **TINY))
+    assert result.ok and result.device == "cuda"
+    assert result.last_rollout["components"]  # the reward reached the trainer from the env workers
+    model = load_policy(tmp_path / "policy.zip", device="cpu")  # trained on the GPU, evaluated anywhere
+    assert next(model.policy.parameters()).device.type == "cpu"
+    report = evaluate("MiniHack-KeyRoom-S5-v0", tmp_path / "policy.zip", episodes=2, seed=1000)
+    assert 0.0 <= report.success_rate <= 1.0
