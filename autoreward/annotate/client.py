@@ -1,0 +1,248 @@
+"""Clients of the annotation server (docs/annotation.md): an async one, and a background one for the trainer.
+
+`AsyncAnnotationClient` is a thin typed wrapper of the HTTP API. `AnnotationClient` runs it on its own
+event loop in a daemon thread and keeps a local copy of the labels: `submit()` and `snapshot()` return at
+once, so the training loop never waits for the network or the LLM. When the server is down the copy stays
+usable, the client retries with exponential backoff, and after a reconnect it sends again every item it still
+waits for (a restarted server may have lost its queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+Item = str | tuple[str, str]  # helpful: one text; pairs: (text_a, text_b)
+MAX_ITEMS = 256  # per request, as the server allows
+
+
+def _wire(item: Item) -> Any:
+    return item if isinstance(item, str) else list(item)
+
+
+def _local(item: Any) -> Item:
+    return item if isinstance(item, str) else (str(item[0]), str(item[1]))
+
+
+class AnnotationError(RuntimeError):
+    """The server refused a request (4xx other than a transient one): sending it again would not help."""
+
+
+class AsyncAnnotationClient:
+    """The HTTP API as coroutines; raises httpx errors for network trouble, AnnotationError for refusals."""
+
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = 2.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+    async def annotate(self, task: str, items: Sequence[Item]) -> list[dict[str, Any]]:
+        """One result per item: {id, status: labeled|pending|unlabeled, label[, reason]}."""
+        body = await self._request("POST", "/v1/annotate", json={"task": task, "items": [_wire(i) for i in items]})
+        return list(body["results"])
+
+    async def labels(self, task: str, since: int = 0, limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
+        """Labels (and unlabeled verdicts) known after `since`, and the cursor to pass next time."""
+        body = await self._request("GET", "/v1/labels", params={"task": task, "since": since, "limit": limit})
+        return list(body["labels"]), int(body["cursor"])
+
+    async def health(self) -> dict[str, Any]:
+        return await self._request("GET", "/healthz")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._http.request(method, path, **kwargs)
+        if response.status_code == 429 or response.status_code >= 500:
+            response.raise_for_status()  # transient: the caller backs off and tries again
+        if response.status_code >= 400:
+            raise AnnotationError(f"{method} {path}: {response.status_code} {response.text[:300]}")
+        return response.json()
+
+
+@dataclass
+class ClientStats:
+    """What the background client did; saved with a training run."""
+
+    submitted: int = 0  # distinct items sent
+    labeled: int = 0
+    unlabeled: int = 0  # the server gave up on them (unparseable LLM answers)
+    refused: int = 0  # items in requests the server refused (4xx)
+    errors: int = 0  # failed requests (server down, timeouts, 5xx)
+    reconnects: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class AnnotationClient:
+    """Background client for one labelling task; a `LabelSource` for the intrinsic reward (never blocks)."""
+
+    def __init__(self, url: str, task: str, token: str | None = None, poll_interval_s: float = 0.2,
+                 timeout_s: float = 2.0, backoff_max_s: float = 5.0, seed: int = 0) -> None:
+        self.url, self.task, self.token = url, task, token
+        self.poll_interval_s, self.timeout_s, self.backoff_max_s = poll_interval_s, timeout_s, backoff_max_s
+        self.stats = ClientStats()
+        self.connected = False
+        self._labels: dict[Item, Any] = {}
+        self._version = 0
+        self._waiting: set[Item] = set()  # sent (or to send), not yet labelled
+        self._given_up: set[Item] = set()  # unlabeled by the server, or refused: not sent again
+        self._outbox: list[Item] = []
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._cursor = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----- the trainer's side (any thread, never blocks) --------------------------------------------
+    def submit(self, items: Sequence[Item]) -> None:
+        """Queue items for labelling; items already labelled or waiting are skipped."""
+        with self._lock:
+            fresh = [i for i in dict.fromkeys(items)
+                     if i not in self._labels and i not in self._waiting and i not in self._given_up]
+            if not fresh:
+                return
+            self._waiting.update(fresh)
+            self._outbox.extend(fresh)
+        self._notify()
+
+    def snapshot(self) -> tuple[int, Mapping[Item, Any]]:
+        """(version, labels so far); the version grows whenever a label arrives."""
+        with self._lock:
+            return self._version, dict(self._labels)
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def start(self) -> AnnotationClient:
+        self._thread = threading.Thread(target=self._run, name=f"annotate-client-{self.task}", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stopping.set()
+        self._notify()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> AnnotationClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _notify(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed in between
+                loop.call_soon_threadsafe(wake.set)
+
+    # ----- the background loop ----------------------------------------------------------------------
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        client = AsyncAnnotationClient(self.url, self.token, self.timeout_s)
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._exchange(client)
+                except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:  # down, timed out, 5xx, garbage
+                    failures += 1
+                    self.stats.errors += 1
+                    if self.connected:
+                        log.warning("annotation server %s unreachable (%s); training goes on with %d labels",
+                                    self.url, exc, len(self._labels))
+                    self.connected = False
+                    await self._sleep(self._backoff(failures))
+                    continue
+                if failures:
+                    self.stats.reconnects += 1
+                    failures = 0
+                    self._resend_waiting()
+                    continue
+                await self._sleep(self.poll_interval_s)
+        finally:
+            await client.aclose()
+
+    async def _exchange(self, client: AsyncAnnotationClient) -> None:
+        """Send what is queued, then fetch the labels that arrived; updates the local copy."""
+        while True:
+            with self._lock:
+                batch, self._outbox = self._outbox[:MAX_ITEMS], self._outbox[MAX_ITEMS:]
+            if not batch:
+                break
+            try:
+                results = await client.annotate(self.task, batch)
+            except AnnotationError as exc:
+                log.warning("annotation server refused %d items: %s", len(batch), exc)
+                self._drop(batch)
+                self.stats.refused += len(batch)
+                continue
+            except BaseException:
+                with self._lock:  # not sent: keep them for the next try
+                    self._outbox[:0] = batch
+                raise
+            self.stats.submitted += len(batch)
+            self._record([{**r, "item": item} for r, item in zip(results, batch, strict=True)])
+        while True:
+            records, cursor = await client.labels(self.task, self._cursor)
+            self.connected = True
+            self._record(records)
+            if cursor <= self._cursor or not records:
+                self._cursor = max(self._cursor, cursor)
+                break
+            self._cursor = cursor
+
+    def _record(self, records: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for record in records:
+                item = _local(record["item"])
+                status = record.get("status")
+                if status == "labeled":
+                    if self._labels.get(item, object()) != record["label"]:
+                        self._labels[item] = record["label"]
+                        self._version += 1
+                        self.stats.labeled += 1
+                    self._waiting.discard(item)
+                elif status == "unlabeled" and item not in self._given_up:
+                    self.stats.unlabeled += 1
+                    self._given_up.add(item)
+                    self._waiting.discard(item)
+
+    def _drop(self, items: list[Item]) -> None:
+        with self._lock:
+            self._waiting.difference_update(items)
+            self._given_up.update(items)
+
+    def _resend_waiting(self) -> None:
+        """After a reconnect: the server may have restarted and lost its queue, so ask again for everything."""
+        with self._lock:
+            queued = set(self._outbox)
+            self._outbox.extend(item for item in self._waiting if item not in queued)
+
+    def _backoff(self, failures: int) -> float:
+        return min(self.backoff_max_s, 0.1 * 2 ** min(failures, 10)) * (0.5 + self._rng.random() / 2)
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
