@@ -1,6 +1,7 @@
 """PPO training on a task with an optional reward function (stable-baselines3), CleanRL-style config.
 
     r_train = task_coef * r_task + total(reward_fn)        (see autoreward.train.shaping)
+            [+ c_int * r_intrinsic(message) / N(message)^beta, with --intrinsic: see autoreward.train.oni]
 
 Environments run in worker subprocesses (autoreward.train.vec), which load the reward code themselves. The run writes
 `metrics.jsonl` (one record per rollout), `policy.zip` and `train.json` to the output folder. A reward that
@@ -14,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from autoreward.reward.contract import load_reward
 from autoreward.train.features import NetHackExtractor
 from autoreward.train.metrics import RolloutMetrics
 from autoreward.train.observation import PolicyObservation
+from autoreward.train.oni import attach_intrinsic, default_task_coef, parse_intrinsic
 from autoreward.train.shaping import ShapedReward
 from autoreward.train.vec import WorkerVecEnv
 
@@ -48,10 +51,19 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     out: str = "runs/train"
     env_workers: int = -1  # processes running the envs: -1 auto (see env_workers()), 0 in this process
-    task_coef: float = 1.0  # weight of the task's own reward in the training reward
+    task_coef: float | None = None  # weight of the task reward; None: 1, or ONI's value with an intrinsic reward
     reward_call_timeout_s: float = 1.0  # one reward call longer than this stops training
     worker_timeout_s: float = 120.0  # an env step that takes longer than this means a hung worker
     crop: int = 9
+    # ONI intrinsic reward from LLM labels of the message line (autoreward.train.oni); None: off
+    intrinsic: str | None = None  # oni:retrieval | oni:classification | oni:ranking
+    intrinsic_coef: float = 0.4  # c_int (ONI)
+    count_exponent: float = 3.0  # beta: a message pays 1/N^beta of its value the N-th time in an episode (ONI)
+    annotator: str | None = None  # URL of an annotation server; None: start one in this process
+    annotator_token: str | None = None
+    llm: str = "offline"  # the labeller of a server started here: offline (lexicon) or a litellm model
+    llm_api_base: str | None = None
+    labels_db: str | None = None  # that server's label store; None: <out>/labels.sqlite
     # PPO hyper-parameters
     n_steps: int = 512  # per env, per rollout
     batch_size: int = 256
@@ -92,6 +104,7 @@ class TrainResult:
     policy: str | None
     metrics: str
     last_rollout: dict[str, Any] = field(default_factory=dict)
+    annotation: dict[str, Any] | None = None  # with an intrinsic reward: what the annotation client did
 
     @property
     def ok(self) -> bool:
@@ -99,13 +112,18 @@ class TrainResult:
 
 
 def make_env(task: str, seed: int, reward_source: str | None, task_coef: float = 1.0,
-             call_timeout_s: float = 1.0, crop: int = 9) -> gym.Env:
-    """One training env: the card's env, the reward function if any, the policy observation."""
+             call_timeout_s: float = 1.0, crop: int = 9, message_info: bool = False) -> gym.Env:
+    """One training env: the card's env, the reward function if any, the message in info (for an intrinsic
+    reward), the policy observation."""
     env = card_for(task).make(task, seed=seed)
     if reward_source is not None:
         env = ShapedReward(env, load_reward(reward_source), task_coef=task_coef, call_timeout_s=call_timeout_s)
     else:
         env = _TaskRewardInfo(env, task_coef)
+    if message_info:
+        from autoreward.intrinsic.reward import MessageInfo
+
+        env = MessageInfo(env)
     return PolicyObservation(env, crop=crop)
 
 
@@ -125,7 +143,7 @@ class _TaskRewardInfo(gym.Wrapper):
 def _env_factory(config: TrainConfig, rank: int, reward_source: str | None) -> Callable[[], gym.Env]:
     def build() -> gym.Env:
         return make_env(config.task, config.seed * 10_000 + rank, reward_source, config.task_coef,
-                        config.reward_call_timeout_s, config.crop)
+                        config.reward_call_timeout_s, config.crop, message_info=config.intrinsic is not None)
     return build
 
 
@@ -207,6 +225,10 @@ def train(config: TrainConfig,
           progress: Callable[[int, int, dict[str, Any] | None], None] | None = None) -> TrainResult:
     """Train PPO as configured; never raises for a failing reward (see TrainResult.stopped_reason)."""
     card_for(config.task)  # unknown task: UsageError before anything starts
+    if config.intrinsic is not None:
+        parse_intrinsic(config.intrinsic)
+    if config.task_coef is None:
+        config = dataclasses.replace(config, task_coef=default_task_coef(config.task, config.intrinsic is not None))
     source = config.reward_source()
     if source is not None:
         load_reward(source, Path(config.reward or "reward.py").name)  # contract errors surface here, not in workers
@@ -224,8 +246,17 @@ def train(config: TrainConfig,
     batch_size = min(config.batch_size, n_steps * config.envs)
     factories = [_env_factory(config, rank, source) for rank in range(config.envs)]
     workers = env_workers(config)
+    stack = ExitStack()  # what training starts and must stop: envs, annotation server and client
     venv: VecEnv = WorkerVecEnv(factories, workers) if workers else DummyVecEnv(factories)
+    stack.callback(_close, venv)
     watchdog = _Watchdog(venv, config.worker_timeout_s) if workers else None
+    client = None
+    if config.intrinsic is not None:
+        try:
+            venv, client = attach_intrinsic(venv, config, out, stack)
+        except BaseException:
+            stack.close()
+            raise
     metrics = RolloutMetrics(config.envs, metrics_path)
     model = PPO(
         "MultiInputPolicy", venv, n_steps=n_steps, batch_size=batch_size, n_epochs=config.n_epochs,
@@ -253,7 +284,7 @@ def train(config: TrainConfig,
     finally:
         if watchdog:
             watchdog.stop()
-        _close(venv)
+        stack.close()
     seconds = time.perf_counter() - start
     if stopped:  # the unfinished rollout's record says why training stopped
         callback.last = metrics.summary(model.num_timesteps, {"stopped": stopped})
@@ -263,6 +294,7 @@ def train(config: TrainConfig,
         task=config.task, steps=int(model.num_timesteps), seconds=round(seconds, 2),
         sps=round(model.num_timesteps / max(seconds, 1e-9), 1), stopped_reason=stopped, device=device,
         out=str(out), policy=str(policy_path), metrics=str(metrics_path), last_rollout=callback.last,
+        annotation=None if client is None else {"labels": len(client.snapshot()[1]), **client.stats.to_dict()},
     )
     write_json_atomic(out / "train.json", {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result),
                                            "versions": _versions()})

@@ -1,0 +1,122 @@
+"""Training with an ONI intrinsic reward end to end: real annotation server on 127.0.0.1, real client, real PPO.
+
+Also the client on its own against a server that is down, comes up, dies and comes back.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autoreward.annotate.client import AnnotationClient
+from autoreward.annotate.server import BackgroundServer, ServeConfig
+from autoreward.errors import UsageError
+from autoreward.io import read_jsonl
+from autoreward.train.ppo import TrainConfig, train
+
+TASK = "MiniHack-KeyRoom-S5-v0"
+TINY = {"task": TASK, "n_steps": 128, "batch_size": 64, "n_epochs": 1, "envs": 2, "env_workers": 0}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stored_labels(db: Path) -> set[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return set(conn.execute("SELECT key, label_json FROM labels WHERE status = 'labeled'").fetchall())
+
+
+def _serve(port: int, db: Path, *extra: str) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "autoreward.cli", "serve", "--port", str(port), "--db", str(db),
+                                *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, headers={"Authorization": "Bearer t0k"})
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the annotation server did not start")
+
+
+@pytest.mark.parametrize("model", ["retrieval", "classification", "ranking"])
+def test_training_with_each_intrinsic_model_and_an_in_process_server(tmp_path, model):
+    result = train(TrainConfig(intrinsic=f"oni:{model}", steps=2048, out=str(tmp_path), **TINY))
+    assert result.ok, result.stopped_reason
+    assert result.annotation["labels"] > 0 and result.annotation["errors"] == 0  # labels flowed during training
+    records = read_jsonl(tmp_path / "metrics.jsonl")
+    for record in records:
+        assert set(record["components"]) == {"task", "intrinsic"}
+    assert any(r["components"]["intrinsic"]["max"] > 0 for r in records)  # labelled messages paid
+    assert _stored_labels(tmp_path / "labels.sqlite")  # and were kept by the server
+    assert (tmp_path / "policy.zip").is_file()
+
+
+def test_intrinsic_reward_adds_to_a_reward_file(tmp_path):
+    example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
+    result = train(TrainConfig(reward=example, intrinsic="oni:retrieval", steps=1024, out=str(tmp_path), **TINY))
+    assert result.ok
+    record = read_jsonl(tmp_path / "metrics.jsonl")[-1]
+    assert set(record["components"]) == {"approach", "milestone", "task", "intrinsic"}
+
+
+def test_unknown_intrinsic_model_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="oni:retrieval"):
+        train(TrainConfig(intrinsic="oni:telepathy", steps=256, out=str(tmp_path), **TINY))
+
+
+def test_client_keeps_going_while_the_server_is_down_and_catches_up_when_it_comes(tmp_path):
+    port = _free_port()
+    client = AnnotationClient(f"http://127.0.0.1:{port}", "helpful", poll_interval_s=0.05, backoff_max_s=0.2)
+    with client:
+        client.submit(["You kill the newt!", "It's a wall."])
+        time.sleep(0.5)
+        assert client.snapshot()[1] == {} and client.stats.errors > 0  # nothing yet, and it did not block us
+        with BackgroundServer(ServeConfig(port=port, db=str(tmp_path / "labels.sqlite"))):
+            deadline = time.monotonic() + 10
+            while len(client.snapshot()[1]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert client.snapshot()[1] == {"You kill the newt!": True, "It's a wall.": False}
+        assert client.stats.reconnects >= 1 and client.waiting == 0
+
+
+def test_server_killed_mid_training_keeps_its_labels_and_the_trainer_finishes(tmp_path):
+    port, db = _free_port(), tmp_path / "labels.sqlite"
+    server = _serve(port, db, "--token", "t0k", "--offline-delay-ms", "20")
+    results = {}
+    config = TrainConfig(intrinsic="oni:retrieval", steps=6144, out=str(tmp_path / "train"),
+                         annotator=f"http://127.0.0.1:{port}", annotator_token="t0k", **TINY)
+    trainer = threading.Thread(target=lambda: results.setdefault("result", train(config)))
+    trainer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (db.exists() and _stored_labels(db)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.kill()  # no clean shutdown
+        server.wait()
+        before = _stored_labels(db)
+        assert before
+        time.sleep(1.0)  # the trainer goes on without it
+        server = _serve(port, db, "--token", "t0k", "--offline-delay-ms", "20")
+        trainer.join(120)
+        assert not trainer.is_alive()
+    finally:
+        server.kill()
+        server.wait()
+    result = results["result"]
+    assert result.ok and result.steps >= 6144
+    assert before <= _stored_labels(db)  # nothing stored was lost
+    assert result.annotation["errors"] >= 1 and result.annotation["reconnects"] >= 1  # it saw the outage
