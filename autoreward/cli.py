@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -62,14 +63,32 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a PPO policy with a reward file (or the task reward alone)")
     train.add_argument("--task", required=True)
-    train.add_argument("--reward", required=True, help="reward file, or `none` for the task's own sparse reward")
+    train.add_argument("--reward", help="reward file, or `none` for the task's own sparse reward (the default "
+                                        "with --intrinsic)")
     train.add_argument("--steps", type=_positive, default=150_000)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--envs", type=_positive, default=2, help="parallel environments (default 2)")
     train.add_argument("--env-workers", type=int, default=-1,
                        help="processes running the envs: -1 auto (cores - 1), 0 inside the trainer")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--task-coef", type=float, default=1.0, help="weight of the task reward (default 1)")
+    train.add_argument("--task-coef", type=float, default=None,
+                       help="c_ext, weight of the task reward (default 1; with --intrinsic ONI's 10, or 0.1 on "
+                            "score tasks)")
+    oni = train.add_argument_group("ONI intrinsic reward (LLM labels of the message line; docs/annotation.md)")
+    oni.add_argument("--intrinsic", metavar="oni:MODEL",
+                     help="oni:retrieval (label table) | oni:classification (n-gram MLP) | oni:ranking "
+                          "(Bradley-Terry on pairs)")
+    oni.add_argument("--intrinsic-coef", type=float, default=0.4, help="c_int (default 0.4, ONI)")
+    oni.add_argument("--count-exponent", type=float, default=3.0,
+                     help="beta: the N-th sight of a message in an episode pays 1/N^beta (default 3, ONI)")
+    oni.add_argument("--annotator", metavar="URL", help="annotation server (default: start one in this process)")
+    oni.add_argument("--annotator-token", default=None,
+                     help="bearer token for --annotator (default: $AUTOREWARD_ANNOTATE_TOKEN)")
+    oni.add_argument("--llm", default="offline",
+                     help="labeller of the server started here: offline (lexicon) or a litellm model")
+    oni.add_argument("--llm-api-base", default=None, help="OpenAI-compatible server URL for --llm")
+    oni.add_argument("--labels-db", default=None, help="label store of the server started here "
+                                                        "(default OUT/labels.sqlite)")
     train.add_argument("--eval-episodes", type=int, default=50, help="evaluate after training (0: skip)")
     train.add_argument("--skip-check", action="store_true", help="do not run the critic before training")
     train.add_argument("--out", required=True, help="output folder (metrics.jsonl, policy.zip, eval.json)")
@@ -100,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     from autoreward.cli_synth import add_commands
 
     add_commands(sub, _positive)
+    from autoreward.cli_annotate import add_commands as add_annotate_commands
+
+    add_annotate_commands(sub, _positive)
+    from autoreward.cli_calm import add_commands as add_calm_commands
+
+    add_calm_commands(sub, _positive)
     return parser
 
 
@@ -176,7 +201,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from autoreward.train.ppo import TrainConfig, train
 
     card_for(args.task)
-    reward = None if args.reward.lower() == "none" else str(_existing_file(args.reward, "reward file"))
+    if args.reward is None and args.intrinsic is None:
+        raise UsageError("--reward is required: a reward file, or `none` for the task's own sparse reward")
+    reward = None if args.reward in (None, "none", "None") else str(_existing_file(args.reward, "reward file"))
     if reward and not args.skip_check:
         from autoreward.reward.critic import check
 
@@ -187,10 +214,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             err_console.print("[red]the reward was rejected; not training[/red] (--skip-check trains anyway)")
             return 1
     config = TrainConfig(task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs,
-                         env_workers=args.env_workers, device=args.device, out=args.out, task_coef=args.task_coef)
+                         env_workers=args.env_workers, device=args.device, out=args.out, task_coef=args.task_coef,
+                         intrinsic=args.intrinsic, intrinsic_coef=args.intrinsic_coef,
+                         count_exponent=args.count_exponent, annotator=args.annotator,
+                         annotator_token=args.annotator_token or os.environ.get("AUTOREWARD_ANNOTATE_TOKEN"),
+                         llm=args.llm, llm_api_base=args.llm_api_base, labels_db=args.labels_db)
     if not args.json:
-        console.print(f"training {args.task} with {'the task reward alone' if reward is None else reward} "
-                      f"for {args.steps} steps -> {args.out}")
+        what = "the task reward alone" if reward is None else reward
+        if args.intrinsic:
+            what += f" + intrinsic {args.intrinsic} (labels from {args.annotator or f'a local server, {args.llm}'})"
+        console.print(f"training {args.task} with {what} for {args.steps} steps -> {args.out}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=console, disable=args.json) as progress:

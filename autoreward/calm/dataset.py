@@ -1,0 +1,178 @@
+"""Labelled transitions for scoring CALM judges: rollouts of a task, each step labelled by the ground truth.
+
+Episodes rotate over the data-collection policies: the scripted explorer (`autoreward.calm.explorer`,
+epsilon-greedy, it reaches the subgoals), a uniform random policy (detours, idle commands), and a trained
+SB3 policy when one is given. Every step is rendered and labelled; with `balance`, all positive steps (any
+subgoal achieved) are kept and the negatives are sampled (fixed seed) to `negatives_per_positive` times
+their number. Records are JSON objects, one per line:
+{task, subgoals: [{name, description}], text, key, labels: {name: bool}, episode, step, action, policy}.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoreward.calm.explorer import ScriptedExplorer
+from autoreward.calm.ground_truth import check_available, labels
+from autoreward.calm.subgoals import Subgoal
+from autoreward.calm.transition import build, key, render, typed_key
+from autoreward.env.card import action_names, card_for
+from autoreward.errors import UsageError
+from autoreward.io import write_text_atomic
+
+Progress = Callable[[int, int], None]
+RECORD_FIELDS = ("task", "subgoals", "text", "key", "labels", "episode", "step", "action", "policy")
+
+
+class _Random:
+    """Uniform random actions (seeded)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.rng = n, np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, state: Any, obs: Any) -> int:
+        return int(self.rng.integers(self.n))
+
+
+class _Scripted:
+    def __init__(self, explorer: ScriptedExplorer) -> None:
+        self.explorer = explorer
+
+    def reset(self) -> None:
+        self.explorer.reset()
+
+    def act(self, state: Any, obs: Any) -> int:
+        return self.explorer.act(state)
+
+
+class _Trained:
+    """A trained SB3 policy, sampling its actions as in training."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, state: Any, obs: Any) -> int:
+        action, _ = self.model.predict(obs, deterministic=False)
+        return int(action)
+
+
+def collect(task: str, episodes: int, seed: int, subgoals: Sequence[Subgoal], policy_path: str | Path | None = None,
+            balance: bool = True, negatives_per_positive: float = 2.0, epsilon: float = 0.25,
+            progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Labelled transition records of `episodes` episodes of `task` (see the module docstring)."""
+    if episodes < 1:
+        raise UsageError("--episodes must be at least 1")
+    check_available(subgoals)
+    card = card_for(task)
+    env = card.make(task, seed=seed)
+    policies: dict[str, Any] = {}
+    if policy_path is not None:
+        import torch
+
+        from autoreward.evaluate import load_policy
+        from autoreward.train.observation import PolicyObservation
+
+        model = load_policy(policy_path)
+        env = PolicyObservation(env)
+        if model.observation_space != env.observation_space or model.action_space != env.action_space:
+            env.close()
+            raise UsageError(f"the policy {str(policy_path)!r} does not fit {task} (other observations or actions)")
+        torch.manual_seed(seed)
+        policies["trained"] = _Trained(model)
+    names = action_names(env)
+    codes = [int(a) for a in env.unwrapped.actions]
+    policies = {"explorer": _Scripted(ScriptedExplorer(task, names, codes, seed=seed, epsilon=epsilon)),
+                "random": _Random(len(names), seed), **policies}
+    order = list(policies)
+    records: list[dict[str, Any]] = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*smooth quitting of game failed")  # NLE, on some game ends
+        try:
+            for episode in range(episodes):
+                kind = order[episode % len(order)]
+                records += _episode(env, card, task, episode, kind, policies[kind], names, codes, subgoals)
+                if progress is not None:
+                    progress(episode + 1, episodes)
+        finally:
+            env.close()
+    return balanced(records, negatives_per_positive, seed) if balance else records
+
+
+def _episode(env: Any, card: Any, task: str, episode: int, kind: str, policy: Any, names: list[str],
+             codes: list[int], subgoals: Sequence[Subgoal]) -> list[dict[str, Any]]:
+    """One episode's records, every step rendered and labelled."""
+    obs, info = env.reset()
+    raw = getattr(env, "raw", None) or obs
+    prev = card.state(raw, info=info)
+    policy.reset()
+    goals = [s.to_dict() for s in subgoals]
+    records, step, done = [], 0, False
+    while not done:
+        action = policy.act(prev, obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        step += 1
+        raw = getattr(env, "raw", None) or obs
+        state = card.state(raw, reward, terminated, truncated, info, step)
+        transition = build(prev, names[action], typed_key(codes[action]), state)
+        records.append({"task": task, "subgoals": goals, "text": render(transition), "key": key(transition, subgoals),
+                        "labels": labels(prev, state, task, subgoals), "episode": episode, "step": step,
+                        "action": names[action], "policy": kind})
+        prev, done = state, terminated or truncated
+    return records
+
+
+def balanced(records: list[dict[str, Any]], negatives_per_positive: float, seed: int) -> list[dict[str, Any]]:
+    """All records with a positive label, and a seeded sample of the others (that many per positive)."""
+    positives = [i for i, r in enumerate(records) if any(r["labels"].values())]
+    negatives = [i for i, r in enumerate(records) if not any(r["labels"].values())]
+    wanted = min(len(negatives), round(negatives_per_positive * len(positives)))
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(negatives), size=wanted, replace=False).tolist() if wanted else []
+    keep = sorted(positives + [negatives[i] for i in chosen])
+    return [records[i] for i in keep]
+
+
+def write_dataset(path: str | Path, records: Sequence[dict[str, Any]]) -> None:
+    """Write records as JSON lines, atomically."""
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def read_dataset(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a dataset file; UsageError naming the line when one is not a record."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"dataset {str(path)!r} not found")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise UsageError(f"{path}:{number}: not JSON ({exc})") from None
+        missing = [f for f in RECORD_FIELDS if not isinstance(record, dict) or f not in record]
+        if missing:
+            raise UsageError(f"{path}:{number}: not a CALM record (missing {', '.join(missing)})")
+        records.append(record)
+    return records
+
+
+def positives(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many records are positive for each subgoal."""
+    counts: dict[str, int] = {}
+    for record in records:
+        for name, value in record["labels"].items():
+            counts[name] = counts.get(name, 0) + int(bool(value))
+    return counts

@@ -1,0 +1,171 @@
+"""One step of play as a `Transition` record: what a CALM judge sees (`render`) and its canonical `key`.
+
+The rendering follows `autoreward.env.render` (map crops joined with spaces plus a legend, objects with
+distance and compass direction) and adds what changed: the action and the key it typed, where the agent
+moved and onto what, the message before and after, the inventory lines gained and lost, status changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from autoreward.env.render import direction, local_map, visible_objects
+from autoreward.env.state import State
+
+CROP = 9
+#: The agent's 8 neighbours, clockwise from north, as (dx, dy) with y growing south.
+NEIGHBOURS: tuple[tuple[int, int], ...] = ((0, -1), (1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1))
+_COMPASS_ACTIONS = {"north": (0, -1), "northeast": (1, -1), "east": (1, 0), "southeast": (1, 1), "south": (0, 1),
+                    "southwest": (-1, 1), "west": (-1, 0), "northwest": (-1, -1)}
+_HP_CHANGE = re.compile(r"^HP (-?\d+) -> (-?\d+)$")
+_HUNGER = ("satiated", "not hungry", "hungry", "weak", "fainting", "fainted", "starved")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What one action changed, as the agent could see it (every field comes from the two screens)."""
+
+    action: str  # action name ('east', 'pickup', 'apply', 'fire')
+    typed: str  # the key the action types ('l', ',', 'a', 'f'): a key also answers a question on screen
+    toward: str | None  # category of the neighbour a compass action points at, before the step
+    moved: str | None  # compass direction the agent moved in (None: it did not move)
+    entered: str | None  # category of the cell the agent moved onto, as seen before the step
+    message_before: str
+    message_after: str
+    gained: tuple[str, ...]  # inventory lines after and not before
+    lost: tuple[str, ...]  # inventory lines before and not after
+    status: tuple[str, ...]  # status changes ('HP 12 -> 10', 'hunger not hungry -> satiated')
+    map_before: tuple[str, ...]
+    map_after: tuple[str, ...]
+    legend: str
+    objects_before: tuple[str, ...]
+    objects_after: tuple[str, ...]
+    around_before: tuple[str, ...]  # categories of the 8 neighbours (N, NE, E, SE, S, SW, W, NW)
+    around_after: tuple[str, ...]
+    ended: bool  # the episode ended on this step (the screen after is then the last one before the end)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def typed_key(code: int) -> str:
+    """How a keyboard code reads: 'a', ',', '^D' for control keys, 'Enter', 'Esc', 'Space'."""
+    named = {13: "Enter", 27: "Esc", 32: "Space"}
+    if code in named:
+        return named[code]
+    if 0 < code < 32:
+        return "^" + chr(code + 64)
+    if 32 < code < 127:
+        return chr(code)
+    return f"M-{chr(code - 128)}" if 160 < code < 255 else f"#{code}"
+
+
+def build(prev: State, action: str, typed: str, state: State) -> Transition:
+    """The Transition from `prev` to `state` by `action` (its name) typing `typed`."""
+    rows_before, legend_before = local_map(prev, CROP)
+    rows_after, legend_after = local_map(state, CROP)
+    legend: dict[str, set[str]] = {}
+    for part in (legend_before, legend_after):
+        for char, names in part.items():
+            legend.setdefault(char, set()).update(names)
+    moved = direction(prev.pos, state.pos) if state.pos != prev.pos else None
+    delta = _COMPASS_ACTIONS.get(action.removeprefix("far "))
+    return Transition(
+        action=action,
+        typed=typed,
+        toward=prev.at(prev.pos[0] + delta[0], prev.pos[1] + delta[1]) if delta else None,
+        moved=moved,
+        entered=prev.at(*state.pos) if moved else None,
+        message_before=prev.message,
+        message_after=state.message,
+        gained=tuple(sorted(set(state.inventory) - set(prev.inventory))),
+        lost=tuple(sorted(set(prev.inventory) - set(state.inventory))),
+        status=_status_changes(prev, state),
+        map_before=tuple(rows_before),
+        map_after=tuple(rows_after),
+        legend=", ".join(f"{char} {' / '.join(sorted(names))}" for char, names in sorted(legend.items())),
+        objects_before=tuple(visible_objects(prev, limit=8)),
+        objects_after=tuple(visible_objects(state, limit=8)),
+        around_before=around(prev),
+        around_after=around(state),
+        ended=state.done,
+    )
+
+
+def around(state: State) -> tuple[str, ...]:
+    """Categories of the agent's 8 neighbours, clockwise from north."""
+    x, y = state.pos
+    return tuple(state.at(x + dx, y + dy) for dx, dy in NEIGHBOURS)
+
+
+def _status_changes(prev: State, state: State) -> tuple[str, ...]:
+    changes = []
+    if state.hp != prev.hp:
+        changes.append(f"HP {prev.hp} -> {state.hp}")
+    if state.hunger != prev.hunger:
+        changes.append(f"hunger {_hunger(prev.hunger)} -> {_hunger(state.hunger)}")
+    if state.depth != prev.depth:
+        changes.append(f"depth {prev.depth} -> {state.depth}")
+    return tuple(changes)
+
+
+def _hunger(value: int) -> str:
+    return _HUNGER[value] if 0 <= value < len(_HUNGER) else str(value)
+
+
+def render(transition: Transition) -> str:
+    """The text a judge (LLM or offline) sees for one transition."""
+    t = transition
+    action = f"Action: {t.action} (key {t.typed})" + (f", toward {t.toward}" if t.toward else "")
+    moved = f"Moved: {t.moved}, onto {t.entered}" if t.moved else "Moved: no"
+    lines = [
+        action,
+        moved,
+        f"Message before: {t.message_before or '(none)'}",
+        f"Message after: {t.message_after or '(none)'}",
+        f"Inventory gained: {'; '.join(t.gained) or '(none)'}",
+        f"Inventory lost: {'; '.join(t.lost) or '(none)'}",
+        f"Status change: {'; '.join(t.status) or '(none)'}",
+        f"Map before ({CROP}x{CROP} around you):",
+        *(f"  {row}".rstrip() for row in t.map_before),
+        "Map after:",
+        *(f"  {row}".rstrip() for row in t.map_after),
+        f"Legend: {t.legend}",
+        f"Objects before: {'; '.join(t.objects_before) or '(none in sight)'}",
+        f"Objects after: {'; '.join(t.objects_after) or '(none in sight)'}",
+    ]
+    if t.ended:
+        lines.append("Episode ended after this action.")
+    return "\n".join(lines)
+
+
+def key(transition: Transition, subgoals: Sequence[object]) -> str:
+    """A canonical key of what a step did, equal for steps that did the same thing anywhere, in any episode.
+
+    Hashed: the action (name, typed key, the neighbour it points at), the move (direction, the cell entered),
+    the message after (and the one before when it is a question the action answers), the inventory lines
+    gained and lost, status changes (HP by its sign only), the categories of the 8 neighbours before and
+    after, whether the episode ended, and the subgoal names. These capture every subgoal-relevant change (an
+    item gained, a door next to the agent opening, stairs entered, a question answered) and leave out what
+    differs between episodes without meaning (position, turn, HP level, the rest of the map), so that a
+    judgement of one step can be reused for every step with the same key.
+    """
+    t = transition
+    question = t.message_before if "?" in t.message_before else ""
+    names = [getattr(s, "name", s) for s in subgoals]
+    status = [_coarse(change) for change in t.status]
+    fields = [t.action, t.typed, t.toward, t.moved, t.entered, question, t.message_after, t.gained, t.lost,
+              status, t.around_before, t.around_after, t.ended, names]
+    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode("utf-8")).hexdigest()[:24]
+
+
+def _coarse(change: str) -> str:
+    """'HP 12 -> 10' -> 'HP down' (the amount differs between episodes); other changes as they are."""
+    match = _HP_CHANGE.match(change)
+    if match is None:
+        return change
+    return "HP down" if int(match.group(2)) < int(match.group(1)) else "HP up"
