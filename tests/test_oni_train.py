@@ -120,3 +120,21 @@ def test_server_killed_mid_training_keeps_its_labels_and_the_trainer_finishes(tm
     assert result.ok and result.steps >= 6144
     assert before <= _stored_labels(db)  # nothing stored was lost
     assert result.annotation["errors"] >= 1 and result.annotation["reconnects"] >= 1  # it saw the outage
+
+
+def test_client_asks_again_for_items_whose_llm_call_failed(tmp_path, llm_server):
+    """A failed LLM call leaves items pending on the server; the client's periodic re-send gets them labelled."""
+    llm_server.script([{"status": 500}, {"status": 500}, '{"1": true}'])  # both tries of the first call fail
+    config = ServeConfig(port=0, db=str(tmp_path / "labels.sqlite"), llm="test-model", api_base=llm_server.url,
+                         llm_retries=1, llm_backoff_s=0.01, llm_timeout_s=5.0)
+    server = BackgroundServer(config)
+    try:
+        with AnnotationClient(server.start(), "helpful", poll_interval_s=0.05, resend_after_s=0.3) as client:
+            client.submit(["You kill the newt!"])
+            deadline = time.monotonic() + 20
+            while not client.snapshot()[1] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.snapshot()[1] == {"You kill the newt!": True}
+    finally:
+        server.stop()
+    assert len(llm_server.requests) == 3  # no label came from the failures

@@ -89,9 +89,12 @@ class AnnotationClient:
     """Background client for one labelling task; a `LabelSource` for the intrinsic reward (never blocks)."""
 
     def __init__(self, url: str, task: str, token: str | None = None, poll_interval_s: float = 0.2,
-                 timeout_s: float = 2.0, backoff_max_s: float = 5.0, seed: int = 0) -> None:
+                 timeout_s: float = 2.0, backoff_max_s: float = 5.0, resend_after_s: float = 30.0,
+                 seed: int = 0) -> None:
         self.url, self.task, self.token = url, task, token
         self.poll_interval_s, self.timeout_s, self.backoff_max_s = poll_interval_s, timeout_s, backoff_max_s
+        self.resend_after_s = resend_after_s  # ask again for items still unlabelled (the server's LLM call failed)
+        self._last_resend = 0.0
         self.stats = ClientStats()
         self.connected = False
         self._labels: dict[Item, Any] = {}
@@ -158,6 +161,7 @@ class AnnotationClient:
 
     async def _main(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        self._last_resend = self._loop.time()
         client = AsyncAnnotationClient(self.url, self.token, self.timeout_s)
         failures = 0
         try:
@@ -178,6 +182,9 @@ class AnnotationClient:
                     failures = 0
                     self._resend_waiting()
                     continue
+                if self._loop.time() - self._last_resend > self.resend_after_s:
+                    self._last_resend = self._loop.time()
+                    self._resend_waiting()  # a failed LLM call leaves items pending until someone asks again
                 await self._sleep(self.poll_interval_s)
         finally:
             await client.aclose()
@@ -233,7 +240,8 @@ class AnnotationClient:
             self._given_up.update(items)
 
     def _resend_waiting(self) -> None:
-        """After a reconnect: the server may have restarted and lost its queue, so ask again for everything."""
+        """Ask again for everything still waiting: after a reconnect (a restarted server may have lost its queue),
+        and every `resend_after_s` (a failed LLM call leaves items pending on the server until asked again)."""
         with self._lock:
             queued = set(self._outbox)
             self._outbox.extend(item for item in self._waiting if item not in queued)
