@@ -6,32 +6,14 @@ client's response cache would replay the same malformed answer to an identical o
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from autoreward.annotate.tasks import json_object  # the one strict JSON-object finder (json only)
 from autoreward.llm.base import LLM, Messages
 from autoreward.synth.prompts import render
 
 T = TypeVar("T")
-_FENCED = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)```", re.DOTALL)
-
-
-def json_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object in an answer: the whole text, a fenced block, or embedded in prose (json only)."""
-    decoder = json.JSONDecoder()
-    for candidate in [text.strip(), *_FENCED.findall(text), text]:
-        start = candidate.find("{")
-        while start != -1:
-            try:
-                value, _ = decoder.raw_decode(candidate, start)
-            except json.JSONDecodeError:
-                value = None
-            if isinstance(value, dict):
-                return value
-            start = candidate.find("{", start + 1)
-    return None
 
 
 def ask_json(llm: LLM, prompt: str, validate: Callable[[dict[str, Any]], T], role: str,
