@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from contextlib import nullcontext
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a PPO policy with a reward file (or the task reward alone)")
     train.add_argument("--task", required=True)
     train.add_argument("--reward", help="reward file, or `none` for the task's own sparse reward (the default "
-                                        "with --intrinsic)")
+                                        "with --intrinsic or --calm)")
     train.add_argument("--steps", type=_positive, default=150_000)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--envs", type=_positive, default=2, help="parallel environments (default 2)")
@@ -89,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     oni.add_argument("--llm-api-base", default=None, help="OpenAI-compatible server URL for --llm")
     oni.add_argument("--labels-db", default=None, help="label store of the server started here "
                                                         "(default OUT/labels.sqlite)")
+    calm = train.add_argument_group("CALM auxiliary reward (subgoals judged on the annotation server)")
+    calm.add_argument("--calm", action="store_true",
+                      help="pay a bonus the first time in an episode each subgoal is achieved (judged by --llm)")
+    calm.add_argument("--subgoals", default=None, help="';'-separated subgoals, e.g. 'pick up the key;open the "
+                                                        "door' (default: the task's decomposition, by --llm)")
+    calm.add_argument("--calm-coef", type=float, default=None,
+                      help="bonus per subgoal (default 0.5 x the task reward's weight)")
     train.add_argument("--eval-episodes", type=int, default=50, help="evaluate after training (0: skip)")
     train.add_argument("--skip-check", action="store_true", help="do not run the critic before training")
     train.add_argument("--out", required=True, help="output folder (metrics.jsonl, policy.zip, eval.json)")
@@ -201,8 +209,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from autoreward.train.ppo import TrainConfig, train
 
     card_for(args.task)
-    if args.reward is None and args.intrinsic is None:
+    if args.reward is None and args.intrinsic is None and not args.calm:
         raise UsageError("--reward is required: a reward file, or `none` for the task's own sparse reward")
+    if not args.calm and (args.subgoals is not None or args.calm_coef is not None):
+        raise UsageError("--subgoals and --calm-coef set CALM's reward: add --calm")
+    if args.calm_coef is not None and not (args.calm_coef >= 0 and math.isfinite(args.calm_coef)):
+        raise UsageError(f"--calm-coef must be a finite number >= 0, got {args.calm_coef}")
     reward = None if args.reward in (None, "none", "None") else str(_existing_file(args.reward, "reward file"))
     if reward and not args.skip_check:
         from autoreward.reward.critic import check
@@ -218,11 +230,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          intrinsic=args.intrinsic, intrinsic_coef=args.intrinsic_coef,
                          count_exponent=args.count_exponent, annotator=args.annotator,
                          annotator_token=args.annotator_token or os.environ.get("AUTOREWARD_ANNOTATE_TOKEN"),
-                         llm=args.llm, llm_api_base=args.llm_api_base, labels_db=args.labels_db)
+                         llm=args.llm, llm_api_base=args.llm_api_base, labels_db=args.labels_db,
+                         calm=args.calm, subgoals=args.subgoals, calm_coef=args.calm_coef)
     if not args.json:
         what = "the task reward alone" if reward is None else reward
         if args.intrinsic:
             what += f" + intrinsic {args.intrinsic} (labels from {args.annotator or f'a local server, {args.llm}'})"
+        if args.calm:
+            what += f" + CALM subgoals (judged by {args.annotator or f'a local server, {args.llm}'})"
         console.print(f"training {args.task} with {what} for {args.steps} steps -> {args.out}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),

@@ -138,3 +138,22 @@ def test_client_asks_again_for_items_whose_llm_call_failed(tmp_path, llm_server)
     finally:
         server.stop()
     assert len(llm_server.requests) == 3  # no label came from the failures
+
+
+def test_client_sends_items_submitted_close_together_in_few_requests(tmp_path):
+    messages = [f"You kill the newt number {n}!" for n in range(40)]
+    server = BackgroundServer(ServeConfig(port=0, db=str(tmp_path / "labels.sqlite")))
+    try:
+        with AnnotationClient(server.start(), "helpful", poll_interval_s=0.05, send_interval_s=0.2) as client:
+            start = time.monotonic()
+            for message in messages:  # one item per env step, as a trainer submits them
+                client.submit([message])
+                time.sleep(0.005)
+            submitting = time.monotonic() - start
+            deadline = time.monotonic() + 10
+            while len(client.snapshot()[1]) < len(messages) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        server.stop()
+    assert len(client.snapshot()[1]) == len(messages) and client.stats.submitted == len(messages)
+    assert client.stats.requests <= submitting / 0.2 + 2  # a request per 0.2 s, not one per item

@@ -22,8 +22,9 @@ import httpx
 
 log = logging.getLogger(__name__)
 
-Item = str | tuple[str, str]  # helpful: one text; pairs: (text_a, text_b)
+Item = str | tuple[str, ...]  # helpful: one text; pairs: (text_a, text_b); calm: (key, text, subgoals)
 MAX_ITEMS = 256  # per request, as the server allows
+MAX_REQUEST_CHARS = 192 * 1024  # characters of items per request: below the server's 256 KiB body limit
 
 
 def _wire(item: Item) -> Any:
@@ -31,7 +32,23 @@ def _wire(item: Item) -> Any:
 
 
 def _local(item: Any) -> Item:
-    return item if isinstance(item, str) else (str(item[0]), str(item[1]))
+    """An item as the server sends it back (a text, or a JSON list) in its hashable local form."""
+    return item if isinstance(item, str) else tuple(str(part) for part in item)
+
+
+def _size(item: Item) -> int:
+    return len(item) if isinstance(item, str) else sum(len(part) + 8 for part in item)
+
+
+def _request_batch(outbox: list[Item]) -> int:
+    """How many items of `outbox` go in the next request: at most MAX_ITEMS and MAX_REQUEST_CHARS (at least one)."""
+    count, chars = 0, 0
+    for item in outbox[:MAX_ITEMS]:
+        chars += _size(item) + 8
+        if count and chars > MAX_REQUEST_CHARS:
+            break
+        count += 1
+    return count
 
 
 class AnnotationError(RuntimeError):
@@ -75,6 +92,7 @@ class ClientStats:
     """What the background client did; saved with a training run."""
 
     submitted: int = 0  # distinct items sent
+    requests: int = 0  # annotate requests answered (items go in batches of up to MAX_ITEMS)
     labeled: int = 0
     unlabeled: int = 0  # the server gave up on them (unparseable LLM answers)
     refused: int = 0  # items in requests the server refused (4xx)
@@ -90,9 +108,12 @@ class AnnotationClient:
 
     def __init__(self, url: str, task: str, token: str | None = None, poll_interval_s: float = 0.2,
                  timeout_s: float = 2.0, backoff_max_s: float = 5.0, resend_after_s: float = 30.0,
-                 seed: int = 0) -> None:
+                 send_interval_s: float = 0.1, seed: int = 0) -> None:
         self.url, self.task, self.token = url, task, token
         self.poll_interval_s, self.timeout_s, self.backoff_max_s = poll_interval_s, timeout_s, backoff_max_s
+        # at least this long between exchanges: items submitted meanwhile go in one request (a trainer submits a
+        # few items per step; one request per step costs ~2 ms of the trainer's CPU in client and server)
+        self.send_interval_s = send_interval_s
         self.resend_after_s = resend_after_s  # ask again for items still unlabelled (the server's LLM call failed)
         self._last_resend = 0.0
         self.stats = ClientStats()
@@ -166,6 +187,7 @@ class AnnotationClient:
         failures = 0
         try:
             while not self._stopping.is_set():
+                exchanged = self._loop.time()
                 try:
                     await self._exchange(client)
                 except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:  # down, timed out, 5xx, garbage
@@ -186,16 +208,17 @@ class AnnotationClient:
                     self._last_resend = self._loop.time()
                     self._resend_waiting()  # a failed LLM call leaves items pending until someone asks again
                 await self._sleep(self.poll_interval_s)
+                await asyncio.sleep(max(0.0, self.send_interval_s - (self._loop.time() - exchanged)))
         finally:
             await client.aclose()
 
     async def _exchange(self, client: AsyncAnnotationClient) -> None:
         """Send what is queued, then fetch the labels that arrived; updates the local copy."""
-        while True:
-            with self._lock:
-                batch, self._outbox = self._outbox[:MAX_ITEMS], self._outbox[MAX_ITEMS:]
-            if not batch:
-                break
+        with self._lock:  # what is queued now; what comes while it is sent waits for the next exchange
+            queued, self._outbox = self._outbox, []
+        while queued:
+            count = _request_batch(queued)
+            batch, queued = queued[:count], queued[count:]
             try:
                 results = await client.annotate(self.task, batch)
             except AnnotationError as exc:
@@ -205,9 +228,10 @@ class AnnotationClient:
                 continue
             except BaseException:
                 with self._lock:  # not sent: keep them for the next try
-                    self._outbox[:0] = batch
+                    self._outbox[:0] = batch + queued
                 raise
             self.stats.submitted += len(batch)
+            self.stats.requests += 1
             self._record([{**r, "item": item} for r, item in zip(results, batch, strict=True)])
         while True:
             records, cursor = await client.labels(self.task, self._cursor)

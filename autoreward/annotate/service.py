@@ -175,7 +175,7 @@ class Annotator:
         return task
 
     def key(self, task: Task, item: Item) -> str:
-        return make_key(task.name, task.prompt_version, self.model, item)
+        return make_key(task.name, task.prompt_version, self.model, task.identity(item))
 
     # ----- life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -270,7 +270,8 @@ class Annotator:
             await self._added.wait()
 
     async def _take_batch(self, name: str) -> list[_Entry]:
-        """Up to `batch_size` queued items of task `name`, waiting at most `batch_wait_s` for a full batch."""
+        """Up to `batch_size` queued items of task `name` in the first one's batch group, waiting at most
+        `batch_wait_s` for a full batch."""
         assert self._added is not None
         queue = self._queues[name]
         deadline = time.monotonic() + self.batch_wait_s
@@ -278,7 +279,14 @@ class Annotator:
             self._added.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._added.wait(), left)
-        return [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+        task = self.tasks[name]
+        group = task.batch_group(queue[0].item)
+        batch, others = [], []
+        while queue and len(batch) < self.batch_size:
+            entry = queue.popleft()
+            (batch if task.batch_group(entry.item) == group else others).append(entry)
+        queue.extendleft(reversed(others))  # other groups keep their place for the next batch
+        return batch
 
     async def _run_batch(self, task: Task, batch: list[_Entry]) -> None:
         """One labeller call for `batch`; its outcome goes to the store before anyone can see it."""
@@ -288,7 +296,7 @@ class Annotator:
             if answer is None:
                 self._release(batch)
                 return
-            self._record(task, batch, task.parse(answer, len(batch)))
+            self._record(task, batch, task.parse(answer, len(batch), [entry.item for entry in batch]))
         except Exception:  # noqa: BLE001 - a store failure: nothing announced; the items may be asked for again
             _log.exception("annotating a batch of %d %s items failed", len(batch), task.name)
             self._release(batch)

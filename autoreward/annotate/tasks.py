@@ -8,6 +8,9 @@ JSON object `{"1": <label>, "2": <label>, ...}`; anything missing or out of sche
 
 The registry is open: `register(Task(...))` adds a task (a later one may carry context in its items, e.g. CALM's
 list of subgoals, and format it in `format_item`, or subclass `Task` to render the prompt differently).
+Hooks a subclass may override: `identity` (what of an item a label's key and de-duplication use; default the
+item), `batch_group` (items of one labeller call share it; default one group), `check_label` (the parser, given
+the item). `CalmTask` ("calm") uses all of them: its items are `[transition key, rendered text, subgoals]`.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from autoreward.annotate import lexicon
 from autoreward.errors import UsageError
 from autoreward.synth.prompts import load_template, render
 
-Item = Any  # a JSON value: helpful -> str, pairs -> [str, str]
-Label = Any  # a JSON value: helpful -> bool, pairs -> 0 | 1 | 2
+Item = Any  # a JSON value: helpful -> str, pairs -> [str, str], calm -> [key, text, subgoals]
+Label = Any  # a JSON value: helpful -> bool, pairs -> 0 | 1 | 2, calm -> {subgoal name: bool}
 _FENCED = re.compile(r"```[\w+-]*\s*\n?(.*?)```", re.DOTALL)
 
 
@@ -57,13 +60,26 @@ class Task:
         """Short sha256 of the template text: a changed prompt never mixes its labels with the old ones."""
         return hashlib.sha256(load_template(self.template).encode("utf-8")).hexdigest()[:12]
 
+    def identity(self, item: Item) -> Any:
+        """What of an item identifies its label (the store key, de-duplication): by default the item itself."""
+        return item
+
+    def batch_group(self, item: Item) -> Any:
+        """Items asked in one labeller call share this value (by default all items of the task do)."""
+        return None
+
+    def check_label(self, value: Any, item: Item) -> Label:
+        """One value of the answer about `item` -> its label; ValueError if out of schema."""
+        return self.parse_label(value)
+
     def prompt(self, items: Sequence[Item]) -> str:
         """The prompt that asks for the labels of `items` (a numbered list, from 1)."""
         lines = "\n".join(f"{number}. {self.format_item(item)}" for number, item in enumerate(items, 1))
         return render(self.template, count=str(len(items)), items=lines)
 
-    def parse(self, answer: str, count: int) -> ParsedAnswer:
-        """Labels of a batch of `count` items from an answer, with json only; never a guess for a bad value."""
+    def parse(self, answer: str, count: int, items: Sequence[Item] | None = None) -> ParsedAnswer:
+        """Labels of a batch of `count` items (`items` when the parser needs them) from an answer, with json only;
+        never a guess for a bad value."""
         data = json_object(answer)
         if data is None:
             reason = f"no JSON object in the answer: {answer.strip()[:200]!r}"
@@ -75,7 +91,7 @@ class Task:
                 reasons[index] = f"the answer has no value for item {number}"
                 continue
             try:
-                labels[index] = self.parse_label(data[number])
+                labels[index] = self.check_label(data[number], items[index] if items is not None else None)
             except ValueError as exc:
                 reasons[index] = f"item {number}: {exc}"
         return ParsedAnswer(labels, reasons)
@@ -149,6 +165,83 @@ PAIRS = Task(
     offline=lambda pair: lexicon.prefer(pair[0], pair[1]),
 )
 
+
+# ----- calm: which subgoals one transition achieved (autoreward.calm) ---------------------------------------
+CALM_MAX_TRANSITION = 8192  # characters of a rendered transition (max_text applies to the key and the subgoals)
+
+
+def parse_subgoal_field(field: str) -> list[Any]:
+    """'a;b: what b means' -> [Subgoal('a', 'a'), Subgoal('b', 'what b means')] (a name alone describes itself)."""
+    from autoreward.calm.subgoals import Subgoal
+
+    subgoals = []
+    for part in field.split(";"):
+        name, _, description = part.partition(":")
+        name = name.strip()
+        subgoals.append(Subgoal(name, description.strip() or name.replace("_", " ")))
+    return subgoals
+
+
+def _check_calm(value: Any, max_text: int) -> list[str]:
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise ValueError("expected [transition key, transition text, subgoals joined by ';']")
+    key, text, field = value
+    _check_text(key, max_text)
+    _check_text(text, CALM_MAX_TRANSITION)
+    _check_text(field, max_text)
+    names = [s.name for s in parse_subgoal_field(field)]
+    if not all(re.fullmatch(r"[a-z][a-z0-9_]{0,47}", name) for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"subgoals must be distinct snake_case names joined by ';', got {field[:80]!r}")
+    return [key, text, field]
+
+
+def _calm_offline(item: Sequence[str]) -> dict[str, bool]:
+    from autoreward.calm.offline import offline_judge
+
+    return offline_judge(item[1], parse_subgoal_field(item[2]))
+
+
+class CalmTask(Task):
+    """CALM's judge on the server: item [key, text, subgoals], label {subgoal name: achieved}.
+
+    Labels are keyed by (transition key, subgoals), never by the text (it differs in every episode); a batch
+    holds items of one subgoal list and is asked with `calm.judge.batch_prompt`; answers are checked with
+    `calm.judge.check_judgement` (exactly the item's subgoal names, each a real boolean).
+    """
+
+    def identity(self, item: Item) -> Any:
+        return [item[0], item[2]]
+
+    def batch_group(self, item: Item) -> Any:
+        return item[2]
+
+    def check_label(self, value: Any, item: Item) -> Label:
+        from autoreward.calm.judge import check_judgement
+
+        if item is None:
+            raise ValueError("a calm judgement needs its item")
+        return check_judgement(value, [s.name for s in parse_subgoal_field(item[2])])
+
+    def prompt(self, items: Sequence[Item]) -> str:
+        from autoreward.calm.judge import batch_prompt
+
+        return batch_prompt([item[1] for item in items], parse_subgoal_field(items[0][2]),
+                            task="(stated by the subgoals below)")
+
+
+def _no_bare_label(value: Any) -> Label:
+    raise ValueError("a calm judgement is checked against its item's subgoals")
+
+
+CALM = CalmTask(
+    name="calm",
+    template="calm_judge_batch",  # calm.judge.BATCH_TEMPLATE: the prompt version is its hash
+    check_item=_check_calm,
+    format_item=lambda item: item[1],
+    parse_label=_no_bare_label,
+    offline=_calm_offline,
+)
+
 TASKS: dict[str, Task] = {}
 
 
@@ -172,3 +265,4 @@ def task_names() -> list[str]:
 
 register(HELPFUL)
 register(PAIRS)
+register(CALM)

@@ -64,10 +64,13 @@ def typed_key(code: int) -> str:
     return f"M-{chr(code - 128)}" if 160 < code < 255 else f"#{code}"
 
 
-def build(prev: State, action: str, typed: str, state: State) -> Transition:
-    """The Transition from `prev` to `state` by `action` (its name) typing `typed`."""
-    rows_before, legend_before = local_map(prev, CROP)
-    rows_after, legend_after = local_map(state, CROP)
+def build(prev: State, action: str, typed: str, state: State, detail: bool = True) -> Transition:
+    """The Transition from `prev` to `state` by `action` (its name) typing `typed`.
+
+    `detail=False` leaves out the map crops, legend and objects (most of the cost): enough for `key`, not `render`.
+    """
+    rows_before, legend_before = local_map(prev, CROP) if detail else ([], {})
+    rows_after, legend_after = local_map(state, CROP) if detail else ([], {})
     legend: dict[str, set[str]] = {}
     for part in (legend_before, legend_after):
         for char, names in part.items():
@@ -88,8 +91,8 @@ def build(prev: State, action: str, typed: str, state: State) -> Transition:
         map_before=tuple(rows_before),
         map_after=tuple(rows_after),
         legend=", ".join(f"{char} {' / '.join(sorted(names))}" for char, names in sorted(legend.items())),
-        objects_before=tuple(visible_objects(prev, limit=8)),
-        objects_after=tuple(visible_objects(state, limit=8)),
+        objects_before=tuple(visible_objects(prev, limit=8)) if detail else (),
+        objects_after=tuple(visible_objects(state, limit=8)) if detail else (),
         around_before=around(prev),
         around_after=around(state),
         ended=state.done,
@@ -141,6 +144,22 @@ def render(transition: Transition) -> str:
     if t.ended:
         lines.append("Episode ended after this action.")
     return "\n".join(lines)
+
+
+def without_map(text: str) -> str:
+    """A rendered transition without its map crops and legend: what changed, in a third of the characters.
+
+    The distilled CALM model reads this: the maps differ in every episode and would cost most of its features.
+    """
+    kept, in_map = [], False
+    for line in text.split("\n"):
+        if line.startswith("Map before"):
+            in_map = True
+        elif in_map and line.startswith("Legend:"):
+            in_map = False
+        elif not in_map:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def key(transition: Transition, subgoals: Sequence[object]) -> str:

@@ -32,6 +32,11 @@ _SHAPE = (21, 79)  # NLE's map: rows y = 0..20, columns x = 0..78
 _GLYPHS, _CHARS, _BL, _MESSAGE, _INVENTORY, _ENV_REWARD, _DONE, _SUCCESS, _DIED, _STEP = range(10)
 
 
+
+def decode_text(raw: bytes) -> str:
+    """One of NLE's text fields (the message line, an inventory row: NUL-terminated latin-1 bytes) as text."""
+    return raw.split(b"\0", 1)[0].decode("latin-1").strip()
+
 class State:
     """One observation as reward code sees it: fields, lazy decodings and spatial helpers (x, y points)."""
 
@@ -163,7 +168,7 @@ class State:
             return ""
         cached = self._cache.get("message")
         if cached is None:
-            cached = self._cache["message"] = raw.split(b"\0", 1)[0].decode("latin-1").strip()
+            cached = self._cache["message"] = decode_text(raw)
         return cached
 
     @property
@@ -173,7 +178,7 @@ class State:
         if cached is None:
             raw, width = self._raw[_INVENTORY], 80  # inv_strs: 55 rows of 80 NUL-padded bytes
             rows = () if raw is None else (raw[i:i + width] for i in range(0, len(raw), width))
-            cached = tuple(row.split(b"\0", 1)[0].decode("latin-1").strip() for row in rows if row[0])
+            cached = tuple(decode_text(row) for row in rows if row[0])
             self._cache["inventory"] = cached
         return cached
 

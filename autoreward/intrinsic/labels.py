@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-#: One thing to label. helpful: a message; pairs: (message_a, message_b).
-Item = str | tuple[str, str]
+#: One thing to label. helpful: a message; pairs: (message_a, message_b); calm: (key, text, subgoals).
+Item = str | tuple[str, ...]
 
-HELPFUL, PAIRS = "helpful", "pairs"
-TASKS = (HELPFUL, PAIRS)
+HELPFUL, PAIRS, CALM = "helpful", "pairs", "calm"
+TASKS = (HELPFUL, PAIRS, CALM)
 
 
 @runtime_checkable
 class LabelSource(Protocol):
-    """Labels for one task. helpful: True/False; pairs: 1 (first shows more progress), 2 (second), 0 (tie)."""
+    """Labels for one task. helpful: True/False; pairs: 1 (first shows more progress), 2 (second), 0 (tie);
+    calm: {subgoal name: achieved}."""
 
     task: str
 

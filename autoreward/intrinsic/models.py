@@ -71,29 +71,31 @@ class TextNetConfig:
 
 
 class _TextNet(nn.Module):
-    """Sparse n-gram features -> hidden layer (an EmbeddingBag: only the present buckets are touched) -> scalar."""
+    """Sparse n-gram features -> hidden layer (an EmbeddingBag: only the present buckets are touched) -> a scalar,
+    or a vector of `outputs` (one per label of a multi-label task)."""
 
-    def __init__(self, buckets: int, hidden: int) -> None:
+    def __init__(self, buckets: int, hidden: int, outputs: int = 1) -> None:
         super().__init__()
         self.embed = nn.EmbeddingBag(buckets, hidden, mode="sum")
         nn.init.normal_(self.embed.weight, std=1.0)
         self.bias = nn.Parameter(torch.zeros(hidden))
-        self.out = nn.Linear(hidden, 1)
+        self.out = nn.Linear(hidden, outputs)
 
     def forward(self, index: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         hidden = F.relu(self.embed(index, offsets, per_sample_weights=weights) + self.bias)
-        return self.out(hidden).squeeze(-1)
+        out = self.out(hidden)
+        return out.squeeze(-1) if out.shape[-1] == 1 else out
 
 
 #: loss_of(outputs of a text batch, examples) -> excess loss (0 at the best possible fit)
 ExampleLoss = Callable[[Callable[[Sequence[str]], torch.Tensor], list[int]], torch.Tensor]
 
 
-class _TextScorer:
+class TextScorer:
     """A `_TextNet` over hashed n-grams: bounded (re)training from a loss over examples, scoring messages."""
 
-    def __init__(self, config: TextNetConfig) -> None:
-        self.config = config
+    def __init__(self, config: TextNetConfig, outputs: int = 1) -> None:
+        self.config, self.outputs_per_text = config, outputs
         self.features = HashedNgrams(NgramConfig(buckets=config.buckets))
         self.net: _TextNet | None = None
         self.steps_taken = 0  # Adam steps of the last fit (for reports and tests)
@@ -104,7 +106,7 @@ class _TextScorer:
         if self.net is None:
             with torch.random.fork_rng(devices=[]):  # leaves torch's global RNG (PPO's) as it was
                 torch.manual_seed(config.seed)
-                self.net = _TextNet(config.buckets, config.hidden)
+                self.net = _TextNet(config.buckets, config.hidden, self.outputs_per_text)
         net = self.net.train()
         optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sampler = random.Random(config.seed)
@@ -126,9 +128,10 @@ class _TextScorer:
         net.eval()
 
     def outputs(self, texts: Sequence[str]) -> np.ndarray:
-        """The network's outputs for `texts` (zeros when untrained)."""
+        """The network's outputs for `texts`, one row per text when it has several (zeros when untrained)."""
         if self.net is None or not texts:
-            return np.zeros(len(texts), dtype=np.float64)
+            shape = (len(texts),) if self.outputs_per_text == 1 else (len(texts), self.outputs_per_text)
+            return np.zeros(shape, dtype=np.float64)
         with torch.inference_mode():
             return self.net(*self.features.batch(texts)).double().numpy()
 
@@ -182,7 +185,7 @@ class ClassificationModel:
     task = HELPFUL
 
     def __init__(self, config: TextNetConfig | None = None) -> None:
-        self._scorer = _TextScorer(config or TextNetConfig())
+        self._scorer = TextScorer(config or TextNetConfig())
         self._trained_on: dict[str, bool] = {}
         self._asked: set[str] = set()
 
@@ -244,7 +247,7 @@ class RankingModel:
     def __init__(self, config: TextNetConfig | None = None, quantile: float = 0.5, pairs_per_message: int = 3) -> None:
         if not 0.0 <= quantile <= 1.0:
             raise ValueError(f"quantile must be in [0, 1], got {quantile}")
-        self._scorer = _TextScorer(config or TextNetConfig())
+        self._scorer = TextScorer(config or TextNetConfig())
         self.quantile = quantile
         self.pairs_per_message = pairs_per_message
         self._known: dict[str, None] = {}  # distinct messages seen, in order: what scores are standardised over

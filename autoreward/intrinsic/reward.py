@@ -23,6 +23,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
+from autoreward.env.state import decode_text
 from autoreward.intrinsic.labels import LabelSource
 from autoreward.intrinsic.models import (
     ClassificationModel,
@@ -82,9 +83,22 @@ def make_model(name: str, config: IntrinsicConfig | None = None) -> IntrinsicMod
     raise ValueError(f"unknown intrinsic reward model {name!r}: use one of {', '.join(MODELS)}")
 
 
-def decode_message(raw: np.ndarray) -> str:
-    """NLE's message line (uint8, NUL-terminated, latin-1) as text."""
-    return raw.tobytes().split(b"\0", 1)[0].decode("latin-1").strip()
+def add_component(info: dict[str, Any], reward: float, name: str, value: float, task_coef: float) -> None:
+    """Adds term `name` to the info's components and total; without components they start from the task term
+    (`task_reward * task_coef`, else the env's reward), and a reward file's components gain a "task" term, so that
+    task, reward-file and added terms (intrinsic, calm) compare in metrics."""
+    components = info.get("reward_components")
+    if components is None:
+        task = info["task_reward"] * task_coef if "task_reward" in info else reward
+        components, total = {"task": float(task)}, float(task)
+    else:
+        components, total = dict(components), float(info.get("reward_total", 0.0))
+        if "task" not in components and "task_reward" in info:
+            components["task"] = float(info["task_reward"] * task_coef)
+            total += components["task"]
+    components[name] = components.get(name, 0.0) + value
+    info["reward_components"] = components
+    info["reward_total"] = total + value
 
 
 class MessageInfo(gym.Wrapper):
@@ -98,12 +112,12 @@ class MessageInfo(gym.Wrapper):
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
-        info["message"] = decode_message(obs["message"])
+        info["message"] = decode_text(obs["message"].tobytes())
         return obs, info
 
     def step(self, action):  # type: ignore[override]
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info["message"] = decode_message(obs["message"])
+        info["message"] = decode_text(obs["message"].tobytes())
         return obs, reward, terminated, truncated, info
 
 
@@ -170,18 +184,7 @@ class IntrinsicReward(VecEnvWrapper):
 
     def _record(self, info: dict[str, Any], reward: float, intrinsic: float) -> None:
         """Adds the intrinsic term to the info's components and total (made from the task term if absent)."""
-        components = info.get("reward_components")
-        if components is None:
-            task = info["task_reward"] * self.task_coef if "task_reward" in info else reward
-            components, total = {"task": float(task)}, float(task)
-        else:  # a reward file's components: the task term joins them, so task and intrinsic compare in metrics
-            components, total = dict(components), float(info.get("reward_total", 0.0))
-            if "task" not in components and "task_reward" in info:
-                components["task"] = float(info["task_reward"] * self.task_coef)
-                total += components["task"]
-        components[COMPONENT] = components.get(COMPONENT, 0.0) + intrinsic
-        info["reward_components"] = components
-        info["reward_total"] = total + intrinsic
+        add_component(info, reward, COMPONENT, intrinsic, self.task_coef)
 
     def _submit(self, new: list[str]) -> None:
         new = list(dict.fromkeys(new))  # two envs may see the same new message in one step

@@ -38,9 +38,11 @@ def default_task_coef(task: str, intrinsic: bool) -> float:
     return 0.1 if "Score" in task else 10.0
 
 
-def attach_intrinsic(venv: VecEnv, config: Any, out: Path, stack: ExitStack) -> tuple[VecEnv, Any]:
+def attach_intrinsic(venv: VecEnv, config: Any, out: Path, stack: ExitStack,
+                     server: tuple[str, str | None] | None = None) -> tuple[VecEnv, Any]:
     """Wrap `venv` with the intrinsic reward of `config.intrinsic`; servers and clients close with `stack`.
 
+    `server`: (url, token) of an annotation server already chosen (see `annotation_server`; shared with CALM).
     Returns the wrapped env and the client (its stats go to train.json).
     """
     from autoreward.annotate.client import AnnotationClient
@@ -49,13 +51,18 @@ def attach_intrinsic(venv: VecEnv, config: Any, out: Path, stack: ExitStack) -> 
     settings = IntrinsicConfig(model=parse_intrinsic(config.intrinsic), coef=config.intrinsic_coef,
                                beta=config.count_exponent, seed=config.seed)
     model = make_model(settings.model, settings)
-    url, token = config.annotator, config.annotator_token
-    if url is None:
-        url, token = _start_server(config, out, stack), None
+    url, token = server if server is not None else annotation_server(config, out, stack)
     client = AnnotationClient(url, model.task, token=token, seed=config.seed).start()
     stack.callback(client.close)
     wrapped = IntrinsicReward(venv, model, client, settings, task_coef=config.task_coef)
     return wrapped, client
+
+
+def annotation_server(config: Any, out: Path, stack: ExitStack) -> tuple[str, str | None]:
+    """(url, token) of the annotator: `config.annotator`, or one server started here (for every labelling task)."""
+    if config.annotator is not None:
+        return config.annotator, config.annotator_token
+    return _start_server(config, out, stack), None
 
 
 def _start_server(config: Any, out: Path, stack: ExitStack) -> str:

@@ -2,6 +2,7 @@
 
     r_train = task_coef * r_task + total(reward_fn)        (see autoreward.train.shaping)
             [+ c_int * r_intrinsic(message) / N(message)^beta, with --intrinsic: see autoreward.train.oni]
+            [+ calm_coef per subgoal first achieved in the episode, with --calm: see autoreward.calm.reward]
 
 Environments run in worker subprocesses (autoreward.train.vec), which load the reward code themselves. The run writes
 `metrics.jsonl` (one record per rollout), `policy.zip` and `train.json` to the output folder. A reward that
@@ -14,7 +15,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,11 @@ from autoreward.env.card import card_for
 from autoreward.errors import UsageError
 from autoreward.io import write_json_atomic
 from autoreward.reward.contract import load_reward
+from autoreward.train.calm_setup import attach_calm, calm_coef, resolve_subgoals
 from autoreward.train.features import NetHackExtractor
 from autoreward.train.metrics import RolloutMetrics
 from autoreward.train.observation import PolicyObservation
-from autoreward.train.oni import attach_intrinsic, default_task_coef, parse_intrinsic
+from autoreward.train.oni import annotation_server, attach_intrinsic, default_task_coef, parse_intrinsic
 from autoreward.train.shaping import ShapedReward
 from autoreward.train.vec import WorkerVecEnv
 
@@ -64,6 +66,10 @@ class TrainConfig:
     llm: str = "offline"  # the labeller of a server started here: offline (lexicon) or a litellm model
     llm_api_base: str | None = None
     labels_db: str | None = None  # that server's label store; None: <out>/labels.sqlite
+    # CALM auxiliary reward: subgoals judged on the annotation server (autoreward.calm.reward); False: off
+    calm: bool = False
+    subgoals: str | None = None  # ';'-separated; None: the task's decomposition (offline, or by `llm`)
+    calm_coef: float | None = None  # bonus per subgoal; None: 0.5 * task_coef (calm.reward.COEF_SHARE)
     # PPO hyper-parameters
     n_steps: int = 512  # per env, per rollout
     batch_size: int = 256
@@ -104,7 +110,8 @@ class TrainResult:
     policy: str | None
     metrics: str
     last_rollout: dict[str, Any] = field(default_factory=dict)
-    annotation: dict[str, Any] | None = None  # with an intrinsic reward: what the annotation client did
+    # what the annotation clients did: ONI's at the top level, CALM's under "calm" (with its wrapper's stats)
+    annotation: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,9 +119,10 @@ class TrainResult:
 
 
 def make_env(task: str, seed: int, reward_source: str | None, task_coef: float = 1.0,
-             call_timeout_s: float = 1.0, crop: int = 9, message_info: bool = False) -> gym.Env:
+             call_timeout_s: float = 1.0, crop: int = 9, message_info: bool = False,
+             subgoals: Sequence[Any] | None = None) -> gym.Env:
     """One training env: the card's env, the reward function if any, the message in info (for an intrinsic
-    reward), the policy observation."""
+    reward), the transition key and text in info (for CALM, when `subgoals` are given), the policy observation."""
     env = card_for(task).make(task, seed=seed)
     if reward_source is not None:
         env = ShapedReward(env, load_reward(reward_source), task_coef=task_coef, call_timeout_s=call_timeout_s)
@@ -124,6 +132,10 @@ def make_env(task: str, seed: int, reward_source: str | None, task_coef: float =
         from autoreward.intrinsic.reward import MessageInfo
 
         env = MessageInfo(env)
+    if subgoals is not None:
+        from autoreward.calm.reward import TransitionInfo
+
+        env = TransitionInfo(env, subgoals)
     return PolicyObservation(env, crop=crop)
 
 
@@ -140,10 +152,12 @@ class _TaskRewardInfo(gym.Wrapper):
         return obs, self.task_coef * reward, terminated, truncated, info
 
 
-def _env_factory(config: TrainConfig, rank: int, reward_source: str | None) -> Callable[[], gym.Env]:
+def _env_factory(config: TrainConfig, rank: int, reward_source: str | None,
+                 subgoals: Sequence[Any] | None = None) -> Callable[[], gym.Env]:
     def build() -> gym.Env:
         return make_env(config.task, config.seed * 10_000 + rank, reward_source, config.task_coef,
-                        config.reward_call_timeout_s, config.crop, message_info=config.intrinsic is not None)
+                        config.reward_call_timeout_s, config.crop, message_info=config.intrinsic is not None,
+                        subgoals=subgoals)
     return build
 
 
@@ -229,9 +243,12 @@ def train(config: TrainConfig,
         parse_intrinsic(config.intrinsic)
     if config.task_coef is None:
         config = dataclasses.replace(config, task_coef=default_task_coef(config.task, config.intrinsic is not None))
+    if config.calm and config.calm_coef is None:
+        config = dataclasses.replace(config, calm_coef=calm_coef(config))
     source = config.reward_source()
     if source is not None:
         load_reward(source, Path(config.reward or "reward.py").name)  # contract errors surface here, not in workers
+    subgoals = resolve_subgoals(config) if config.calm else None
     device = resolve_device(config.device)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -244,16 +261,20 @@ def train(config: TrainConfig,
     # PPO learns in whole rollouts of n_steps per env: a budget smaller than one rollout shrinks the rollout.
     n_steps = max(8, min(config.n_steps, config.steps // config.envs))
     batch_size = min(config.batch_size, n_steps * config.envs)
-    factories = [_env_factory(config, rank, source) for rank in range(config.envs)]
+    factories = [_env_factory(config, rank, source, subgoals) for rank in range(config.envs)]
     workers = env_workers(config)
     stack = ExitStack()  # what training starts and must stop: envs, annotation server and client
     venv: VecEnv = WorkerVecEnv(factories, workers) if workers else DummyVecEnv(factories)
     stack.callback(_close, venv)
     watchdog = _Watchdog(venv, config.worker_timeout_s) if workers else None
-    client = None
-    if config.intrinsic is not None:
+    client = calm = calm_client = None
+    if config.intrinsic is not None or subgoals is not None:
         try:
-            venv, client = attach_intrinsic(venv, config, out, stack)
+            server = annotation_server(config, out, stack)  # one server for ONI's and CALM's labels
+            if config.intrinsic is not None:
+                venv, client = attach_intrinsic(venv, config, out, stack, server)
+            if subgoals is not None:
+                venv, calm, calm_client = attach_calm(venv, config, subgoals, server, stack)
         except BaseException:
             stack.close()
             raise
@@ -294,13 +315,24 @@ def train(config: TrainConfig,
         task=config.task, steps=int(model.num_timesteps), seconds=round(seconds, 2),
         sps=round(model.num_timesteps / max(seconds, 1e-9), 1), stopped_reason=stopped, device=device,
         out=str(out), policy=str(policy_path), metrics=str(metrics_path), last_rollout=callback.last,
-        annotation=None if client is None else {"labels": len(client.snapshot()[1]), **client.stats.to_dict()},
+        annotation=_annotation(client, calm, calm_client, subgoals),
     )
     write_json_atomic(out / "train.json", {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result),
                                            "versions": _versions()})
     if interrupted:
         raise KeyboardInterrupt
     return result
+
+
+def _annotation(client: Any, calm: Any, calm_client: Any, subgoals: Sequence[Any] | None) -> dict[str, Any] | None:
+    """What the annotation clients did: ONI's at the top level, CALM's (and its reward's stats) under "calm"."""
+    if client is None and calm_client is None:
+        return None
+    annotation = {} if client is None else {"labels": len(client.snapshot()[1]), **client.stats.to_dict()}
+    if calm_client is not None:
+        annotation["calm"] = {"subgoals": [s.name for s in subgoals or ()], "labels": len(calm_client.snapshot()[1]),
+                              **calm_client.stats.to_dict(), "reward": calm.stats.to_dict()}
+    return annotation
 
 
 def _close(venv: VecEnv) -> None:
