@@ -182,6 +182,13 @@ def test_training_with_calm_and_oni_shares_one_server(tmp_path):
     assert set(_stored(tmp_path / "labels.sqlite")) == {"helpful", "calm"}
 
 
+def test_calm_adds_to_a_reward_file(tmp_path):
+    example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
+    result = train(TrainConfig(reward=example, calm=True, steps=1024, out=str(tmp_path), **TINY))
+    assert result.ok, result.stopped_reason
+    for record in read_jsonl(tmp_path / "metrics.jsonl"):
+        assert set(record["components"]) == {"approach", "milestone", "task", "calm"}
+
 def test_transition_info_reports_the_key_every_step_and_the_text_once():
     from autoreward.calm.reward import TransitionInfo
     from autoreward.calm.transition import build, key
