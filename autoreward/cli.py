@@ -79,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     oni.add_argument("--intrinsic", metavar="oni:MODEL",
                      help="oni:retrieval (label table) | oni:classification (n-gram MLP) | oni:ranking "
                           "(Bradley-Terry on pairs)")
-    oni.add_argument("--intrinsic-coef", type=float, default=0.4, help="c_int (default 0.4, ONI)")
-    oni.add_argument("--count-exponent", type=float, default=3.0,
+    oni.add_argument("--intrinsic-coef", type=float, default=None, help="c_int (default 0.4, ONI)")
+    oni.add_argument("--count-exponent", type=float, default=None,
                      help="beta: the N-th sight of a message in an episode pays 1/N^beta (default 3, ONI)")
     oni.add_argument("--annotator", metavar="URL", help="annotation server (default: start one in this process)")
     oni.add_argument("--annotator-token", default=None,
@@ -141,6 +141,11 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (not None): the rest keep the defaults of the config they are passed to."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _existing_file(path: str, what: str) -> Path:
@@ -227,11 +232,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             return 1
     config = TrainConfig(task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs,
                          env_workers=args.env_workers, device=args.device, out=args.out, task_coef=args.task_coef,
-                         intrinsic=args.intrinsic, intrinsic_coef=args.intrinsic_coef,
-                         count_exponent=args.count_exponent, annotator=args.annotator,
+                         intrinsic=args.intrinsic, annotator=args.annotator,
                          annotator_token=args.annotator_token or os.environ.get("AUTOREWARD_ANNOTATE_TOKEN"),
                          llm=args.llm, llm_api_base=args.llm_api_base, labels_db=args.labels_db,
-                         calm=args.calm, subgoals=args.subgoals, calm_coef=args.calm_coef)
+                         calm=args.calm, subgoals=args.subgoals, calm_coef=args.calm_coef,
+                         **_given(intrinsic_coef=args.intrinsic_coef, count_exponent=args.count_exponent))
     if not args.json:
         what = "the task reward alone" if reward is None else reward
         if args.intrinsic:

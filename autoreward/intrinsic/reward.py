@@ -163,7 +163,7 @@ class IntrinsicReward(VecEnvWrapper):
                 intrinsic[i] = self._value(i, message)
                 if message not in self._seen_set:
                     new.append(message)
-            self._record(info, float(rewards[i]), float(intrinsic[i]))
+            add_component(info, float(rewards[i]), COMPONENT, float(intrinsic[i]), self.task_coef)
             if dones[i]:
                 self._counts[i].clear()
         if new:
@@ -181,10 +181,6 @@ class IntrinsicReward(VecEnvWrapper):
         if score is None:
             score = self._scores[message] = float(self.model.score(message))
         return self.config.coef * score / n ** self.config.beta if score else 0.0
-
-    def _record(self, info: dict[str, Any], reward: float, intrinsic: float) -> None:
-        """Adds the intrinsic term to the info's components and total (made from the task term if absent)."""
-        add_component(info, reward, COMPONENT, intrinsic, self.task_coef)
 
     def _submit(self, new: list[str]) -> None:
         new = list(dict.fromkeys(new))  # two envs may see the same new message in one step

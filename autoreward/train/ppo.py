@@ -30,6 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from autoreward.env.card import card_for
 from autoreward.errors import UsageError
+from autoreward.intrinsic.reward import IntrinsicConfig
 from autoreward.io import write_json_atomic
 from autoreward.reward.contract import load_reward
 from autoreward.train.calm_setup import attach_calm, calm_coef, resolve_subgoals
@@ -59,8 +60,8 @@ class TrainConfig:
     crop: int = 9
     # ONI intrinsic reward from LLM labels of the message line (autoreward.train.oni); None: off
     intrinsic: str | None = None  # oni:retrieval | oni:classification | oni:ranking
-    intrinsic_coef: float = 0.4  # c_int (ONI)
-    count_exponent: float = 3.0  # beta: a message pays 1/N^beta of its value the N-th time in an episode (ONI)
+    intrinsic_coef: float = IntrinsicConfig.coef  # c_int (ONI: 0.4)
+    count_exponent: float = IntrinsicConfig.beta  # beta: the N-th sight in an episode pays 1/N^beta (ONI: 3)
     annotator: str | None = None  # URL of an annotation server; None: start one in this process
     annotator_token: str | None = None
     llm: str = "offline"  # the labeller of a server started here: offline (lexicon) or a litellm model
