@@ -32,10 +32,10 @@ _SHAPE = (21, 79)  # NLE's map: rows y = 0..20, columns x = 0..78
 _GLYPHS, _CHARS, _BL, _MESSAGE, _INVENTORY, _ENV_REWARD, _DONE, _SUCCESS, _DIED, _STEP = range(10)
 
 
-
 def decode_text(raw: bytes) -> str:
     """One of NLE's text fields (the message line, an inventory row: NUL-terminated latin-1 bytes) as text."""
     return raw.split(b"\0", 1)[0].decode("latin-1").strip()
+
 
 class State:
     """One observation as reward code sees it: fields, lazy decodings and spatial helpers (x, y points)."""

@@ -35,10 +35,11 @@ def calm_coef(config: Any) -> float:
 
 
 def attach_calm(venv: VecEnv, config: Any, subgoals: list[Subgoal], server: tuple[str, str | None],
-                stack: ExitStack) -> tuple[VecEnv, Any, Any]:
+                stack: ExitStack) -> tuple[Any, Any]:
     """Wrap `venv` with CALM's reward, judged through the annotation server at `server` (url, token).
 
-    Returns the wrapped env, the wrapper (its stats) and the client (its stats); the client closes with `stack`.
+    Returns the `CalmReward` wrapper (the env to train on; its stats) and the client (its stats); the client
+    closes with `stack`.
     """
     from autoreward.annotate.client import AnnotationClient
     from autoreward.calm.reward import CalmReward
@@ -48,4 +49,4 @@ def attach_calm(venv: VecEnv, config: Any, subgoals: list[Subgoal], server: tupl
     stack.callback(client.close)
     wrapped = CalmReward(venv, client, subgoals, coef=calm_coef(config), task_coef=config.task_coef,
                          seed=config.seed)
-    return wrapped, wrapped, client
+    return wrapped, client

@@ -275,7 +275,8 @@ def train(config: TrainConfig,
             if config.intrinsic is not None:
                 venv, client = attach_intrinsic(venv, config, out, stack, server)
             if subgoals is not None:
-                venv, calm, calm_client = attach_calm(venv, config, subgoals, server, stack)
+                calm, calm_client = attach_calm(venv, config, subgoals, server, stack)
+                venv = calm
         except BaseException:
             stack.close()
             raise
