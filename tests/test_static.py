@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,75 @@ def test_loaded_code_has_no_dangerous_builtins():
     with pytest.raises(ImportError):
         builtins["__import__"]("os")
     assert builtins["__import__"]("math").sqrt(4) == 2
+
+
+# ----- the node allow-list -----------------------------------------------------------------------------------------
+_ABSTRACT = {"AST", "mod", "stmt", "expr", "expr_context", "boolop", "operator", "unaryop", "cmpop", "excepthandler",
+             "pattern", "type_ignore", "type_param", "slice"}
+_DEPRECATED = {"Num", "Str", "Bytes", "NameConstant", "Ellipsis", "Index", "ExtSlice", "Suite", "AugLoad", "AugStore",
+               "Param"}  # aliases that ast.parse never produces
+_NEVER_PARSED = {"Interactive", "Expression", "FunctionType", "TypeIgnore"}  # other parse modes, type comments
+
+
+def test_every_node_type_of_this_python_is_decided():
+    """A node type a new Python adds is refused by default; this test asks for a decision (and a message)."""
+    from autoreward.reward.static import _PART_OF_REFUSED, _REFUSED_NODES, ALLOWED_NODES
+
+    concrete = {name: cls for name, cls in vars(ast).items() if isinstance(cls, type) and issubclass(cls, ast.AST)
+                and not name.startswith("_") and name not in _ABSTRACT | _DEPRECATED | _NEVER_PARSED}
+    undecided = {name for name, cls in concrete.items()
+                 if cls not in ALLOWED_NODES and cls not in _REFUSED_NODES and cls not in _PART_OF_REFUSED}
+    assert undecided <= {"TemplateStr", "Interpolation"}, undecided  # 3.14 t-strings: refused by default
+    assert not set(ALLOWED_NODES) & set(_REFUSED_NODES)
+    assert all(reason.strip() for reason in ALLOWED_NODES.values())
+    for name in ("ClassDef", "With", "Global", "Yield", "Await", "TryStar", "MatchClass", "AsyncFunctionDef"):
+        assert getattr(ast, name) not in ALLOWED_NODES
+
+
+HEAD = "def compute_reward(prev, action, state, memory):\n"
+REFUSED = [
+    ("async def helper():\n    return 1\n" + HEAD + "    return 0.0, {}\n", "async code is not allowed"),
+    (HEAD + "    match action:\n        case int():\n            pass\n    return 0.0, {}\n", "class patterns"),
+    (HEAD + "    match state:\n        case object(pos=p):\n            pass\n    return 0.0, {}\n", "class patterns"),
+    (HEAD + "    f = lambda x, acc={}: acc\n    return 0.0, {}\n", "parameter default `{}` is not a constant"),
+    ("def h(*, seen=set()):\n    return seen\n" + HEAD + "    return 0.0, {}\n", "parameter default `set()`"),
+    ("def h(x=(1, [])):\n    return x\n" + HEAD + "    return 0.0, {}\n", "parameter default `(1, [])`"),
+    ("def h(x) -> print('loaded'):\n    return x\n" + HEAD + "    return 0.0, {}\n", "must only name types"),
+    ("TABLE = {'a': 1}\n" + HEAD + "    row = TABLE\n    del row['a']\n    return 0.0, {}\n",
+     "`del row['a']` changes module-level `TABLE`"),
+    ("ROWS = [[1]]\n" + HEAD + "    row = ROWS[0]\n    row.extend([2])\n    return 0.0, {}\n",
+     "`row.extend(...)` changes module-level `ROWS`"),
+    (HEAD + "    try:\n        pass\n    except KeyError as __e:\n        pass\n    return 0.0, {}\n",
+     "dunder name `__e`"),
+    (HEAD + "    match action:\n        case [*__x]:\n            pass\n    return 0.0, {}\n", "dunder name `__x`"),
+]
+if sys.version_info >= (3, 12):
+    REFUSED += [("type Vector = list[float]\n" + HEAD + "    return 0.0, {}\n", "`type X = ...` statements"),
+                ("def h[T](x: T) -> T:\n    return x\n" + HEAD + "    return 0.0, {}\n", "type parameters")]
+
+
+@pytest.mark.parametrize(("source", "message"), REFUSED)
+def test_refused_constructs(source, message):
+    errors = [str(i) for i in check_static(source) if i.severity == "error"]
+    assert any(message in e for e in errors), errors
+    assert all(re.match(r"line [1-9]", e) for e in errors)
+
+
+ACCEPTED = [
+    # numpy's pure `sort` is not a write to the imported module
+    "import numpy as np\n" + HEAD + "    a = np.sort(np.asarray([2.0, 1.0]))\n"
+    "    return float(a[0]), {'a': float(a[0])}\n",
+    # a name that aliases a module table in one branch and a fresh dict in another is left to the runtime freeze
+    "TABLE = {'a': 1.0}\n" + HEAD + "    d = TABLE\n    if action:\n        d = dict(TABLE)\n        d['a'] = 2.0\n"
+    "    return d['a'], {'a': d['a']}\n",
+    "def h(x: float, *, k: int | None = None, names: tuple[str, ...] = ('a',), s=-1.5) -> dict[str, float]:\n"
+    "    return {'x': x}\n" + HEAD + "    return 0.0, h(0.0)\n",
+    HEAD + "    match memory:\n        case {'a': 1, **rest}:\n            return float(len(rest)), {}\n"
+    "    return 0.0, {}\n",
+]
+
+
+@pytest.mark.parametrize("source", ACCEPTED)
+def test_accepted_constructs(source):
+    assert [str(i) for i in check_static(source) if i.severity == "error"] == []
+    assert callable(load_reward(source))

@@ -1,8 +1,10 @@
 """Critic stage 1: static rules on reward source code (no execution).
 
 Every rule refuses something that would let reward code reach outside its contract: imports beyond math
-and numpy, names and attributes outside the documented API, reflection, dynamic code, I/O, global writes.
-Each issue names the line, what is wrong, and what to write instead, because the designer reads them.
+and numpy, names and attributes outside the documented API, reflection, dynamic code, I/O, global writes,
+state kept across calls outside `memory`. The syntax itself is allow-listed (`ALLOWED_NODES`): a node type
+that is not listed, e.g. one a newer Python adds, is refused. Each issue names the line, what is wrong, and
+what to write instead, because the designer reads them.
 """
 
 from __future__ import annotations
@@ -25,21 +27,86 @@ MAX_SOURCE_BYTES = 64_000
 
 _MUTATING_METHODS = frozenset({"append", "extend", "insert", "remove", "clear", "pop", "popitem", "update",
                                "setdefault", "add", "discard", "sort", "reverse"})
-_FORBIDDEN_NODES: dict[type, str] = {
-    ast.ClassDef: "class definitions are not allowed; use functions and dicts",
-    ast.AsyncFunctionDef: "async functions are not allowed",
-    ast.Await: "await is not allowed",
-    ast.AsyncFor: "async for is not allowed",
-    ast.AsyncWith: "async with is not allowed",
-    ast.With: "with-statements are not allowed (reward code opens no files or resources)",
-    ast.Global: "global statements are not allowed; keep per-episode values in `memory`",
-    ast.Nonlocal: "nonlocal statements are not allowed; keep per-episode values in `memory`",
-    ast.Yield: "generator functions are not allowed; return a value",
-    ast.YieldFrom: "generator functions are not allowed; return a value",
+
+
+def _node_types(names: str, reason: str) -> dict[type[ast.AST], str]:
+    """{node type: reason} for those of `names` that the running Python has (the grammar grows per version)."""
+    types = (getattr(ast, name, None) for name in names.split())
+    return {t: reason for t in types if isinstance(t, type) and issubclass(t, ast.AST)}
+
+
+#: Every AST node type reward code may contain, with why it is safe. The list is total: a node type that is
+#: not here (including any that a newer Python adds) is refused, with `_REFUSED_NODES`' message when it has one.
+ALLOWED_NODES: dict[type[ast.AST], str] = {
+    **_node_types("Module", "the file itself"),
+    # statements
+    **_node_types("FunctionDef", "helpers and compute_reward; decorators, mutable defaults and type parameters "
+                                 "are refused by their own rules"),
+    **_node_types("Return Pass Break Continue If For While Expr Assert",
+                  "plain control flow inside functions (module level admits only imports, constants, functions)"),
+    **_node_types("Assign AugAssign AnnAssign Delete",
+                  "binds or removes local names, memory entries; writes to module-level values and attributes "
+                  "are refused by the write rules"),
+    **_node_types("Raise", "raising only fails the call, which the probe reports"),
+    **_node_types("Try ExceptHandler", "catching specific exceptions (bare and BaseException handlers are refused)"),
+    **_node_types("Import ImportFrom alias", "imports are checked against the module and API allow-lists"),
+    **_node_types("Match match_case", "matching values by literal, sequence and mapping patterns (class patterns "
+                                      "are refused)"),
+    # patterns: none of these reads an attribute by name (mapping patterns call `.get`, which is allowed)
+    **_node_types("MatchValue", "compares with a value expression, which the attribute rules see"),
+    **_node_types("MatchSingleton", "compares with None/True/False"),
+    **_node_types("MatchSequence MatchStar", "unpacks a sequence into names"),
+    **_node_types("MatchMapping", "looks up literal keys of a mapping; `**rest` binds a new dict"),
+    **_node_types("MatchAs MatchOr", "binds a name / tries alternatives"),
+    # expressions
+    **_node_types("BoolOp BinOp UnaryOp Compare IfExp", "arithmetic and logic on values"),
+    **_node_types("NamedExpr", "the walrus binds a local name (at module level it is refused as code)"),
+    **_node_types("Lambda", "a small local function; its defaults must be constants"),
+    **_node_types("Dict Set List Tuple Constant", "literal values"),
+    **_node_types("ListComp SetComp DictComp GeneratorExp comprehension",
+                  "comprehensions; generator internals (.gi_frame...) are refused by the attribute rules"),
+    **_node_types("Call keyword", "calls of allowed names and attributes; keyword names and `**mapping` pass "
+                                  "values, they read no attribute"),
+    **_node_types("JoinedStr FormattedValue", "f-strings: format specs and !r/!s/!a conversions format values and "
+                                              "read no attribute (str.format, which can, is refused)"),
+    **_node_types("Attribute", "checked against the documented API"),
+    **_node_types("Subscript Slice Starred", "indexing, slicing and unpacking values"),
+    **_node_types("Name", "checked against the bound names and safe builtins"),
+    **_node_types("arguments arg", "parameters; defaults must be constants"),
+    # contexts and operators
+    **_node_types("Load Store Del", "expression context"),
+    **_node_types("And Or", "operator"),
+    **_node_types("Add Sub Mult MatMult Div Mod Pow LShift RShift BitOr BitXor BitAnd FloorDiv", "operator"),
+    **_node_types("Invert Not UAdd USub", "operator"),
+    **_node_types("Eq NotEq Lt LtE Gt GtE Is IsNot In NotIn", "operator"),
 }
 
+#: Messages for refused node types that reward code is likely to contain: what to write instead.
+_REFUSED_NODES: dict[type[ast.AST], str] = {
+    **_node_types("ClassDef", "class definitions are not allowed; use functions and dicts"),
+    **_node_types("AsyncFunctionDef Await AsyncFor AsyncWith",
+                  "async code is not allowed (async def, await, async for/with); write plain functions"),
+    **_node_types("With", "with-statements are not allowed: reward code opens no files or resources"),
+    **_node_types("Global", "global statements are not allowed; keep per-episode values in `memory`"),
+    **_node_types("Nonlocal", "nonlocal statements are not allowed; keep per-episode values in `memory`"),
+    **_node_types("Yield YieldFrom", "generator functions are not allowed; return a value"),
+    **_node_types("TryStar", "`except*` is not allowed; use a plain `except SomeError:`"),
+    **_node_types("TypeAlias", "`type X = ...` statements are not allowed; bind a constant or write a function"),
+    **_node_types("TypeVar ParamSpec TypeVarTuple",
+                  "type parameters (`def f[T](...)`) are not allowed; drop the `[...]`"),
+    **_node_types("MatchClass", "class patterns (`case T(...)`) are not allowed: they read attributes by name; "
+                                "test `isinstance(x, T)` and read the documented attributes (e.g. `state.pos`)"),
+}
 
-_NAMED_BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs, ast.MatchStar)
+#: Node types that occur only inside a refused node, which is reported instead.
+_PART_OF_REFUSED: frozenset[type[ast.AST]] = frozenset(_node_types("withitem", "").keys())
+
+# Annotations run when their function is defined (at load time): they may only name types.
+_ANNOTATION_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Tuple, ast.List, ast.BinOp,
+                     ast.BitOr, ast.Load)
+
+_NAMED_BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs, ast.MatchStar,
+                  *_node_types("TypeVar ParamSpec TypeVarTuple", ""))
 
 
 @dataclass(frozen=True)
@@ -71,10 +138,13 @@ class _Checker(ast.NodeVisitor):
     def __init__(self) -> None:
         self.issues: list[Issue] = []
         self.module_names: set[str] = set()  # names bound at module level (constants, functions, imports)
+        self.module_data: set[str] = set()  # module-level names bound by assignments (the constants)
         self.bound: set[str] = set()  # every name bound anywhere (for the undefined-name rule)
+        self.aliases: dict[str, str] = {}  # in the current function: local name -> the module-level value it is
+        self.line = 1  # line of the innermost located node (for nodes without a position: arguments, ...)
 
     def error(self, node: ast.AST, message: str) -> None:
-        self.issues.append(Issue(getattr(node, "lineno", 1), message))
+        self.issues.append(Issue(getattr(node, "lineno", self.line), message))
 
     # ----- whole module ----------------------------------------------------------------------------
     def check(self, tree: ast.Module) -> None:
@@ -93,7 +163,9 @@ class _Checker(ast.NodeVisitor):
             elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 for target in targets:
-                    self.module_names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+                    names = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+                    self.module_names |= names
+                    self.module_data |= names
         self.bound |= self.module_names
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
@@ -102,6 +174,8 @@ class _Checker(ast.NodeVisitor):
                 self.bound.add(node.arg)
             elif isinstance(node, _NAMED_BINDERS) and node.name:
                 self.bound.add(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                self.bound.add(node.rest)
 
     def _check_module_statement(self, stmt: ast.stmt) -> None:
         if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef)):
@@ -115,7 +189,7 @@ class _Checker(ast.NodeVisitor):
             self.error(stmt, "module-level assignments must bind a name to a constant (numbers, strings, "
                              "tuples, lists or dicts of them); compute values inside compute_reward")
             return
-        if isinstance(stmt, (ast.ClassDef, ast.AsyncFunctionDef)):
+        if type(stmt) in _REFUSED_NODES:
             return  # reported by the node rules
         self.error(stmt, f"`{_snippet(stmt)}` at module level: only imports, constants and function "
                          "definitions are allowed there; move this code into compute_reward")
@@ -137,20 +211,75 @@ class _Checker(ast.NodeVisitor):
                            "(prev, action, state, memory), without defaults, *args or **kwargs")
 
     # ----- node rules -----------------------------------------------------------------------------
-    def generic_visit(self, node: ast.AST) -> None:
-        message = _FORBIDDEN_NODES.get(type(node))
-        if message:
-            self.error(node, message)
-        super().generic_visit(node)
+    def visit(self, node: ast.AST) -> None:
+        outer = self.line
+        self.line = getattr(node, "lineno", outer)
+        kind = type(node)
+        if kind not in ALLOWED_NODES and kind not in _PART_OF_REFUSED:
+            self.error(node, _REFUSED_NODES.get(kind) or
+                       f"`{kind.__name__}` syntax is not allowed in reward code; write plain functions, "
+                       "assignments, ifs, loops and expressions")
+        super().visit(node)  # refused nodes are looked into as well, so that every issue is reported at once
+        self.line = outer
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         if node.decorator_list:
             self.error(node, f"decorators are not allowed (on `{node.name}`); call helpers explicitly")
         if node.name.startswith("__"):
             self.error(node, f"function names must not start with '__' (`{node.name}`)")
+        if node.returns is not None:
+            self._check_annotation(node.returns)
+        outer, self.aliases = self.aliases, _module_aliases(node, self.module_data)
+        self.generic_visit(node)
+        self.aliases = outer
+
+    def visit_arguments(self, node: ast.arguments) -> None:
+        for default in [*node.defaults, *(d for d in node.kw_defaults if d is not None)]:
+            if not _is_immutable_constant(default):
+                self.error(default, f"parameter default `{_snippet(default)}` is not a constant: a default is "
+                                    "created once and shared by every call; use a number, string, None or a "
+                                    "tuple of them, and keep counters in `memory`")
         self.generic_visit(node)
 
-    def visit_Lambda(self, node: ast.Lambda) -> None:
+    def visit_arg(self, node: ast.arg) -> None:
+        self._check_binder(node, node.arg)
+        if node.annotation is not None:
+            self._check_annotation(node.annotation)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._check_annotation(node.annotation)
+        self.generic_visit(node)
+
+    def _check_annotation(self, node: ast.expr) -> None:
+        if not all(isinstance(n, _ANNOTATION_NODES) and (not isinstance(n, ast.BinOp) or isinstance(n.op, ast.BitOr))
+                   for n in ast.walk(node)):
+            self.error(node, f"annotation `{_snippet(node)}` must only name types (e.g. `x: float`, "
+                             "`-> tuple[float, dict]`): annotations run when the function is defined")
+
+    def _check_binder(self, node: ast.AST, name: str | None) -> None:
+        """Names bound without an ast.Name node (parameters, `as` names, match captures)."""
+        if not name:
+            return
+        if name in FORBIDDEN_NAMES:
+            self.error(node, f"`{name}` is not allowed as a name: {FORBIDDEN_NAMES[name]}")
+        elif name.startswith("__"):
+            self.error(node, f"dunder name `{name}` is not allowed: reward code must not reach interpreter internals")
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        self._check_binder(node, node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        self._check_binder(node, node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        self._check_binder(node, node.name)
+        self.generic_visit(node)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self._check_binder(node, node.rest)
         self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -160,6 +289,7 @@ class _Checker(ast.NodeVisitor):
                 self.error(node, f"`import {alias.name}{' as ' + alias.asname if alias.asname else ''}` is not "
                                  "allowed: import only `math` and `numpy as np`")
         self._top_level_only(node)
+        self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         api = {"math": MATH_API, "numpy": NUMPY_API}.get(node.module or "")
@@ -170,7 +300,9 @@ class _Checker(ast.NodeVisitor):
             for alias in node.names:
                 if alias.name not in api:
                     self.error(node, f"`{alias.name}` is not in the allowed {node.module} API")
+                self._check_binder(node, alias.asname)
         self._top_level_only(node)
+        self.generic_visit(node)
 
     def _top_level_only(self, node: ast.stmt) -> None:
         if node.col_offset:
@@ -185,6 +317,7 @@ class _Checker(ast.NodeVisitor):
         elif isinstance(node.ctx, ast.Load) and name not in self.bound and name not in SAFE_BUILTIN_NAMES:
             self.error(node, f"name `{name}` is not defined and not an allowed builtin "
                              f"(allowed: {', '.join(sorted(SAFE_BUILTIN_NAMES - {'True', 'False', 'None'}))})")
+        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
@@ -207,22 +340,32 @@ class _Checker(ast.NodeVisitor):
             if root in self.module_names:
                 self.error(node, f"changing module-level `{root}` is a global write; keep per-episode values in "
                                  "`memory`")
+            elif root in self.aliases:
+                write = f"del {_snippet(node)}" if isinstance(node.ctx, ast.Del) else f"{_snippet(node)} = ..."
+                self.error(node, self._alias_message(root, f"`{write}`"))
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
             root = _root_name(func.value)
-            if root in self.module_names:
+            if root in self.module_data:
                 self.error(node, f"`{root}.{func.attr}(...)` changes a module-level value (a global write); "
                                  "keep per-episode values in `memory`")
+            elif root in self.aliases:
+                self.error(node, self._alias_message(root, f"`{root}.{func.attr}(...)`"))
         self.generic_visit(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         root = _root_name(node.target)
         if root in self.module_names and not isinstance(node.target, ast.Name):
             self.error(node, f"changing module-level `{root}` is a global write; keep values in `memory`")
-        self.generic_visit(node)
+        self.generic_visit(node)  # a write through an alias is reported by the Subscript rule
+
+    def _alias_message(self, name: str, what: str) -> str:
+        source = self.aliases[name]
+        return (f"{what} changes module-level `{source}` (`{name}` is the same object): copy it first "
+                f"(`dict(...)`, `list(...)`) or keep per-episode values in `memory`")
 
     def visit_Try(self, node: ast.Try) -> None:
         for handler in node.handlers:
@@ -236,10 +379,53 @@ class _Checker(ast.NodeVisitor):
     visit_TryStar = visit_Try
 
 
+def _module_aliases(fn: ast.FunctionDef, module_data: set[str]) -> dict[str, str]:
+    """Local names of `fn` whose every assignment is a module-level value itself (`d = TABLE`, `row = T["a"]`).
+
+    Only plain names and index/attribute chains alias; a call (`dict(TABLE)`) makes a copy. A name assigned
+    anything else anywhere in the function is left to the runtime freeze, to refuse no correct code.
+    """
+    sources: dict[str, set[str | None]] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            value = node.value
+            chain = isinstance(value, (ast.Name, ast.Subscript, ast.Attribute))
+            root = _root_name(value) if chain else None
+            for target in node.targets:
+                for name in _stored_names(target):
+                    sources.setdefault(name, set()).add(root if isinstance(target, ast.Name) else None)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.comprehension, ast.NamedExpr)):
+            for name in _stored_names(node.target):
+                sources.setdefault(name, set()).add(None)
+        elif isinstance(node, ast.arg):
+            sources.setdefault(node.arg, set()).add(None)
+    aliases = {}
+    for name, roots in sources.items():
+        (root, *others) = roots
+        if not others and root in module_data and name not in module_data:
+            aliases[name] = root
+    return aliases
+
+
+def _stored_names(target: ast.AST) -> list[str]:
+    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+
+
 def _is_constant_expression(node: ast.AST) -> bool:
     allowed = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.unaryop,
                ast.operator, ast.Load)
     return all(isinstance(n, allowed) for n in ast.walk(node))
+
+
+def _is_immutable_constant(node: ast.AST) -> bool:
+    """A parameter default that no call can change: a literal number/string/bytes/None/bool, -number, tuple of them."""
+    if isinstance(node, ast.Constant):
+        return True  # parsed constants are immutable (numbers, str, bytes, bool, None, Ellipsis)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float, complex)
+    if isinstance(node, ast.Tuple):
+        return all(_is_immutable_constant(e) for e in node.elts)
+    return False
 
 
 def _root_name(node: ast.AST) -> str | None:
