@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from autoreward.errors import AutorewardError, UsageError
+from autoreward.train.worker import DEFAULT_ENVS, REWARD_MEMORY_MB
 
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (seeds 0..)
 
@@ -68,9 +69,14 @@ def _parser() -> argparse.ArgumentParser:
                                         "with --intrinsic or --calm)")
     train.add_argument("--steps", type=_positive, default=150_000)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--envs", type=_positive, default=2, help="parallel environments (default 2)")
+    train.add_argument("--envs", type=_positive, default=DEFAULT_ENVS,
+                       help=f"parallel environments (default {DEFAULT_ENVS})")
     train.add_argument("--env-workers", type=int, default=-1,
-                       help="processes running the envs: -1 auto (cores - 1), 0 inside the trainer")
+                       help="walled processes running the envs and the reward code: -1 auto (cores - 1, at least "
+                            "1); 0 inside the trainer, only with --reward none")
+    train.add_argument("--reward-memory-mb", type=_positive, default=REWARD_MEMORY_MB,
+                       help="memory reward code may hold per env worker, above the envs' own (default "
+                            f"{REWARD_MEMORY_MB}); over it, training stops with the reason")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     train.add_argument("--task-coef", type=float, default=None,
                        help="c_ext, weight of the task reward (default 1; with --intrinsic ONI's 10, or 0.1 on "
@@ -231,7 +237,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             err_console.print("[red]the reward was rejected; not training[/red] (--skip-check trains anyway)")
             return 1
     config = TrainConfig(task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs,
-                         env_workers=args.env_workers, device=args.device, out=args.out, task_coef=args.task_coef,
+                         env_workers=args.env_workers, reward_memory_mb=args.reward_memory_mb, device=args.device,
+                         out=args.out, task_coef=args.task_coef,
                          intrinsic=args.intrinsic, annotator=args.annotator,
                          annotator_token=args.annotator_token or os.environ.get("AUTOREWARD_ANNOTATE_TOKEN"),
                          llm=args.llm, llm_api_base=args.llm_api_base, labels_db=args.labels_db,

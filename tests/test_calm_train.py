@@ -184,7 +184,8 @@ def test_training_with_calm_and_oni_shares_one_server(tmp_path):
 
 def test_calm_adds_to_a_reward_file(tmp_path):
     example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
-    result = train(TrainConfig(reward=example, calm=True, steps=1024, out=str(tmp_path), **TINY))
+    result = train(TrainConfig(reward=example, calm=True, steps=1024, out=str(tmp_path),
+                               **{**TINY, "env_workers": 1}))
     assert result.ok, result.stopped_reason
     for record in read_jsonl(tmp_path / "metrics.jsonl"):
         assert set(record["components"]) == {"approach", "milestone", "task", "calm"}

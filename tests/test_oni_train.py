@@ -67,7 +67,8 @@ def test_training_with_each_intrinsic_model_and_an_in_process_server(tmp_path, m
 
 def test_intrinsic_reward_adds_to_a_reward_file(tmp_path):
     example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
-    result = train(TrainConfig(reward=example, intrinsic="oni:retrieval", steps=1024, out=str(tmp_path), **TINY))
+    result = train(TrainConfig(reward=example, intrinsic="oni:retrieval", steps=1024, out=str(tmp_path),
+                               **{**TINY, "env_workers": 1}))
     assert result.ok
     record = read_jsonl(tmp_path / "metrics.jsonl")[-1]
     assert set(record["components"]) == {"approach", "milestone", "task", "intrinsic"}

@@ -332,7 +332,7 @@ def test_build_summary_on_a_real_training_run(tmp_path):
     (folder / "reward.py").parent.mkdir()
     (folder / "reward.py").write_text((ROOT / "examples" / "minihack_room_15x15.py").read_text())
     train(TrainConfig(task="MiniHack-Room-5x5-v0", reward=str(folder / "reward.py"), steps=512, n_steps=128,
-                      batch_size=64, n_epochs=1, envs=2, env_workers=0, out=str(folder / "train")))
+                      batch_size=64, n_epochs=1, envs=2, env_workers=1, out=str(folder / "train")))
     evaluate("MiniHack-Room-5x5-v0", folder / "train", episodes=2, out=folder, trajectories=2)
     summary = build_summary(folder)
     assert summary["missing"] == [] and summary["training"]["rollouts"] >= 2

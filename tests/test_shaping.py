@@ -42,9 +42,10 @@ def test_training_reward_adds_the_reward_function_to_the_task_reward():
 @pytest.mark.parametrize("body,reason", [
     ("    if state.step == 5:\n        return memory['missing'], {}\n    return 0.0, {}\n",
      "raised KeyError at step 5"),
-    ("    v = float('nan') if state.step == 3 else 0.0\n    return v, {'v': v}\n", "total of nan at step 3"),
+    ("    v = float('nan') if state.step == 3 else 0.0\n    return v, {'v': v}\n",
+     "broke the contract at step 3: component 'v' is nan"),
     ("    while state.step == 4:\n        pass\n    return 0.0, {}\n", "per-call budget of 0.3 s at step 4"),
-    ("    return 'a lot', {}\n", "must return (total: float, components: dict)"),
+    ("    return 'a lot', {}\n", "broke the contract at step 1: total must be a float, got str"),
 ])
 def test_failing_reward_is_recorded_and_the_task_reward_goes_on(body, reason):
     env = _wrapped("def compute_reward(prev, action, state, memory):\n" + body, timeout=0.3)

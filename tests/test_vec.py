@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from autoreward.train.ppo import make_env
-from autoreward.train.vec import WorkerVecEnv
+from autoreward.train.envs import make_env
+from autoreward.train.vec import WorkerError, WorkerVecEnv
 
 TASK = "MiniHack-Room-5x5-v0"
 
@@ -72,6 +72,6 @@ def test_a_dead_worker_is_an_error_not_a_hang():
     venv = WorkerVecEnv([_Crashing], workers=1)
     venv.reset()
     start = time.monotonic()
-    with pytest.raises((EOFError, ConnectionResetError, BrokenPipeError)):
+    with pytest.raises(WorkerError):
         venv.step(np.array([0]))
     assert time.monotonic() - start < 10

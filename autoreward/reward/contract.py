@@ -12,6 +12,7 @@ import math
 import signal
 import threading
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 
 from autoreward.env.state import STATE_API
 from autoreward.errors import RewardCodeError
+from autoreward.reward.walls import AUDIT_WALL
 
 RewardFn = Callable[[Any, int, Any, dict], tuple[float, dict[str, float]]]
 
@@ -128,11 +130,53 @@ def load_reward(source: str, filename: str = "reward.py") -> RewardFn:
     if errors:
         raise RewardCodeError(f"{filename} breaks the reward contract:\n  " + "\n  ".join(errors))
     namespace: dict[str, Any] = {"__builtins__": safe_builtins(), "__name__": "autoreward_reward"}
+    AUDIT_WALL.clear()
     try:
-        exec(compile(source, filename, "exec"), namespace)  # checked code, safe builtins only
+        code = compile(source, filename, "exec")
+        with AUDIT_WALL.armed(allow_code=True):  # the module may define things and do nothing else
+            exec(code, namespace)  # checked code, safe builtins only
     except Exception as exc:
+        if AUDIT_WALL.violation:
+            raise RewardCodeError(f"{filename} tried to leave its sandbox while loading: "
+                                  f"{AUDIT_WALL.violation} was refused") from exc
         raise RewardCodeError(f"{filename} failed while loading: {type(exc).__name__}: {exc}") from exc
+    if AUDIT_WALL.violation:
+        raise RewardCodeError(f"{filename} tried to leave its sandbox while loading: {AUDIT_WALL.violation} was "
+                              "refused")
+    freeze_module(namespace)
     return namespace[ENTRY_POINT]
+
+
+def freeze_module(namespace: dict[str, Any]) -> None:
+    """Make the module-level data of executed reward code unchangeable, in place: no state survives a call
+    except `memory`.
+
+    Lists become tuples, sets frozensets and dicts read-only mappings (`types.MappingProxyType`) of frozen
+    values, recursively, so that a write through any alias (`d = TABLE; d["k"] = 1`, a helper's parameter)
+    raises TypeError or AttributeError. Reads keep working (`TABLE["k"]`, `.get`, `.items()`, `dict(TABLE)`,
+    `list(LIST)`, `LIST + (1,)`, `in`, `len`). Functions and modules stay as they are (the static rules
+    admit only immutable constants as parameter defaults).
+    """
+    for name, value in list(namespace.items()):
+        if not name.startswith("__") and not isinstance(value, (types.FunctionType, types.ModuleType, type)):
+            namespace[name] = freeze_value(value)  # not __builtins__, __name__, __doc__
+
+
+def freeze_value(value: Any) -> Any:
+    """An unchangeable equivalent of a data value (containers are rebuilt, everything else returned as is)."""
+    if isinstance(value, (dict, types.MappingProxyType)):
+        return types.MappingProxyType({key: freeze_value(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze_value(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(freeze_value(item) for item in value)
+    if isinstance(value, bytearray):
+        return bytes(value)
+    if isinstance(value, np.ndarray):
+        value = value.copy()
+        value.flags.writeable = False
+        return value
+    return value
 
 
 def load_reward_file(path: str | Path) -> RewardFn:

@@ -26,6 +26,7 @@ import numpy as np
 
 from autoreward.env.card import card_for
 from autoreward.env.state import State
+from autoreward.reward.walls import clean_environment
 
 Episode = tuple[list[State], list[int]]
 
@@ -119,12 +120,6 @@ def run_probe(source: str, episodes: list[Episode], limits: ProbeLimits | None =
     return probe
 
 
-def _clean_environment(workdir: Path) -> dict[str, str]:
-    """Only what Python needs: no API keys, tokens or proxies reach reward code."""
-    return {"PATH": os.defpath, "HOME": str(workdir), "TMPDIR": str(workdir), "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
 def _limit_resources(limits: ProbeLimits):
     def apply() -> None:  # runs in the child between fork and exec
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
@@ -139,7 +134,7 @@ def _run_child(workdir: Path, limits: ProbeLimits) -> str | None:
     with open(workdir / "stdout.txt", "wb") as out, open(workdir / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "autoreward.reward.sandbox", str(workdir)],
-            cwd=workdir, env=_clean_environment(workdir), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            cwd=workdir, env=clean_environment(str(workdir)), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             start_new_session=True, close_fds=True, preexec_fn=_limit_resources(limits),
         )
         timed_out = False

@@ -9,7 +9,6 @@ Everything it learns goes to DIR/result.json, opened before the doors close.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import io
 import json
@@ -29,8 +28,8 @@ from autoreward.reward.contract import (
     load_reward,
     validate_result,
 )
+from autoreward.reward.walls import apply_landlock, isolate_network, readable_roots
 
-_CLONE_NEWNET = 0x40000000
 _BLOCKED_EVENT_PREFIXES = ("socket.", "subprocess.", "os.system", "os.exec", "os.fork", "os.forkpty",
                            "os.posix_spawn", "os.spawn", "os.kill", "os.killpg", "os.remove", "os.rename",
                            "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.symlink",
@@ -41,15 +40,12 @@ _BLOCKED_EVENT_PREFIXES = ("socket.", "subprocess.", "os.system", "os.exec", "os
                            "resource.setrlimit", "signal.", "sqlite3.", "exec", "compile")
 
 
-def isolate_network() -> str:
-    """Move this process into an empty network namespace if the OS lets us; say which isolation holds."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(_CLONE_NEWNET) == 0:
-            return "network namespace (no interfaces) + audit hook"
-    except (OSError, AttributeError):
-        pass
-    return "audit hook (no network namespace allowed here)"
+def isolate() -> str:
+    """Raise the OS walls that need nothing from the file system any more; say which hold."""
+    network = isolate_network()
+    landlock = apply_landlock(writable=[], readable=readable_roots())
+    return " + ".join([network or "no network namespace (not allowed here)",
+                       (landlock or "no Landlock (not available here)").split(" (")[0], "audit hook"])
 
 
 class _Lockdown:
@@ -248,7 +244,7 @@ def main(workdir: str) -> int:
         episodes = pickle.load(handle)
     result_file = open(work / "result.json", "w", encoding="utf-8")  # noqa: SIM115 - kept open past the lockdown
 
-    network = isolate_network()
+    network = isolate()
     install_call_timer(float(config["call_timeout"]))
     _preload()
     install_audit_hook(readable_roots=(sys.prefix, sys.base_prefix, str(Path(np.__file__).parent)))

@@ -15,6 +15,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from autoreward.reward.walls import drop_credentials
+from autoreward.train.worker import SPIN_S
+
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (as `autoreward eval`)
 
 
@@ -29,8 +32,11 @@ class LocalExecutor:
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
+        # Each training is a trainer and an env worker: when they outnumber the cores, a waiting side that
+        # polls takes the core from the side it waits for, so they sleep instead.
+        spin_s = SPIN_S if 2 * self.workers <= (os.cpu_count() or 1) else 0.0
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_worker_init)
+                                         initializer=_worker_init, initargs=(spin_s,))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._pool.submit(fn, *args)
@@ -48,8 +54,17 @@ def default_workers(candidates: int) -> int:
     return max(1, min(candidates, os.cpu_count() or 1))
 
 
-def _worker_init() -> None:
-    """Die with the run: a killed loop must not leave trainings writing into a run that is being resumed."""
+_SPIN_S = SPIN_S  # set in each pool process by _worker_init
+
+
+def _worker_init(spin_s: float = SPIN_S) -> None:
+    """Die with the run: a killed loop must not leave trainings writing into a run that is being resumed.
+
+    Candidates call no LLM: their processes drop the run's credentials (the env workers that run reward code
+    start with none at all, autoreward.train.vec)."""
+    global _SPIN_S
+    _SPIN_S = spin_s
+    drop_credentials()
     if hasattr(signal, "SIGKILL") and os.uname().sysname == "Linux":
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -65,7 +80,7 @@ def train_and_evaluate(task: str, reward: str, out: str, steps: int, seed: int, 
 
     out_dir = Path(out)
     result = train(TrainConfig(task=task, reward=reward, steps=steps, seed=seed, envs=envs, device=device,
-                               out=str(out_dir / "train")))
+                               out=str(out_dir / "train"), worker_spin_s=_SPIN_S))
     figures: dict[str, Any] = {"steps": result.steps, "train_seconds": round(result.seconds, 1),
                                "sps": round(result.sps, 1), "stopped_reason": result.stopped_reason}
     if not result.ok or result.policy is None:

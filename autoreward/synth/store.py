@@ -21,6 +21,7 @@ from typing import Any
 
 from autoreward.errors import UsageError
 from autoreward.io import read_jsonl, write_json_atomic, write_text_atomic
+from autoreward.train.worker import DEFAULT_ENVS
 
 #: Candidate statuses. A candidate in a final status is never redone on resume.
 FINAL = ("rejected", "failed", "evaluated")
@@ -42,7 +43,7 @@ class IterateConfig:
     device: str = "auto"
     out: str = "runs"
     workers: int = 0  # trainings at once: 0 = min(candidates, CPU cores)
-    train_envs: int = 2
+    train_envs: int = DEFAULT_ENVS
     probe_transitions: int = 256
     max_llm_calls: int | None = None
     max_llm_cost: float | None = None  # USD

@@ -12,6 +12,7 @@ fails stops training with the reason recorded; a worker that stops responding is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -29,17 +30,17 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from autoreward.env.card import card_for
-from autoreward.errors import UsageError
+from autoreward.errors import RewardCodeError, UsageError
 from autoreward.intrinsic.reward import IntrinsicConfig
 from autoreward.io import write_json_atomic
-from autoreward.reward.contract import load_reward
+from autoreward.reward.static import check_static
 from autoreward.train.calm_setup import attach_calm, calm_coef, resolve_subgoals
+from autoreward.train.envs import make_env
 from autoreward.train.features import NetHackExtractor
 from autoreward.train.metrics import RolloutMetrics
-from autoreward.train.observation import PolicyObservation
 from autoreward.train.oni import annotation_server, attach_intrinsic, default_task_coef, parse_intrinsic
-from autoreward.train.shaping import ShapedReward
-from autoreward.train.vec import WorkerVecEnv
+from autoreward.train.vec import WorkerError, WorkerVecEnv
+from autoreward.train.worker import DEFAULT_ENVS, REWARD_MEMORY_MB, SPIN_S
 
 
 @dataclass
@@ -50,10 +51,13 @@ class TrainConfig:
     reward: str | None = None  # path of a reward file; None trains on the task reward alone
     steps: int = 150_000
     seed: int = 0
-    envs: int = 2
+    envs: int = DEFAULT_ENVS  # several envs per worker share the hand-off cost (docs/benchmarks.md)
     device: str = "auto"  # auto | cpu | cuda
     out: str = "runs/train"
-    env_workers: int = -1  # processes running the envs: -1 auto (see env_workers()), 0 in this process
+    env_workers: int = -1  # walled processes running the envs: -1 auto (see env_workers()); 0 (in this
+    # process) only without reward code
+    worker_spin_s: float = SPIN_S  # how long trainer and workers poll before sleeping; 0 when cores are shared
+    reward_memory_mb: int = REWARD_MEMORY_MB  # what reward code may hold per worker, above the envs' own use
     task_coef: float | None = None  # weight of the task reward; None: 1, or ONI's value with an intrinsic reward
     reward_call_timeout_s: float = 1.0  # one reward call longer than this stops training
     worker_timeout_s: float = 120.0  # an env step that takes longer than this means a hung worker
@@ -72,7 +76,7 @@ class TrainConfig:
     subgoals: str | None = None  # ';'-separated; None: the task's decomposition (offline, or by `llm`)
     calm_coef: float | None = None  # bonus per subgoal; None: 0.5 * task_coef (calm.reward.COEF_SHARE)
     # PPO hyper-parameters
-    n_steps: int = 512  # per env, per rollout
+    n_steps: int = 128  # per env, per rollout (8 envs: 1,024 transitions per update)
     batch_size: int = 256
     n_epochs: int = 4
     learning_rate: float = 3e-4
@@ -113,65 +117,33 @@ class TrainResult:
     last_rollout: dict[str, Any] = field(default_factory=dict)
     # what the annotation clients did: ONI's at the top level, CALM's under "calm" (with its wrapper's stats)
     annotation: dict[str, Any] | None = None
+    isolation: list[str] = field(default_factory=list)  # the walls around reward code that held (worker 0's)
 
     @property
     def ok(self) -> bool:
         return self.stopped_reason is None
 
 
-def make_env(task: str, seed: int, reward_source: str | None, task_coef: float = 1.0,
-             call_timeout_s: float = 1.0, crop: int = 9, message_info: bool = False,
-             subgoals: Sequence[Any] | None = None) -> gym.Env:
-    """One training env: the card's env, the reward function if any, the message in info (for an intrinsic
-    reward), the transition key and text in info (for CALM, when `subgoals` are given), the policy observation."""
-    env = card_for(task).make(task, seed=seed)
-    if reward_source is not None:
-        env = ShapedReward(env, load_reward(reward_source), task_coef=task_coef, call_timeout_s=call_timeout_s)
-    else:
-        env = _TaskRewardInfo(env, task_coef)
-    if message_info:
-        from autoreward.intrinsic.reward import MessageInfo
-
-        env = MessageInfo(env)
-    if subgoals is not None:
-        from autoreward.calm.reward import TransitionInfo
-
-        env = TransitionInfo(env, subgoals)
-    return PolicyObservation(env, crop=crop)
-
-
-class _TaskRewardInfo(gym.Wrapper):
-    """Without a reward function: records the task reward in info (as ShapedReward does) and scales it."""
-
-    def __init__(self, env: gym.Env, task_coef: float) -> None:
-        super().__init__(env)
-        self.task_coef = task_coef
-
-    def step(self, action):  # type: ignore[override]
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        info["task_reward"] = reward
-        return obs, self.task_coef * reward, terminated, truncated, info
-
-
 def _env_factory(config: TrainConfig, rank: int, reward_source: str | None,
                  subgoals: Sequence[Any] | None = None) -> Callable[[], gym.Env]:
-    def build() -> gym.Env:
-        return make_env(config.task, config.seed * 10_000 + rank, reward_source, config.task_coef,
-                        config.reward_call_timeout_s, config.crop, message_info=config.intrinsic is not None,
-                        subgoals=subgoals)
-    return build
+    """A picklable builder of env `rank` (plain arguments only: a worker unpickles it without importing torch)."""
+    return functools.partial(make_env, config.task, config.seed * 10_000 + rank, reward_source, config.task_coef,
+                             config.reward_call_timeout_s, config.crop, config.intrinsic is not None, subgoals)
 
 
 def env_workers(config: TrainConfig) -> int:
-    """How many processes run the envs. By default one per core the trainer does not need; on a machine with
-    two cores or fewer, none: the envs then run in the trainer process, which there is faster (measured on a
-    2-core VM: 1.17 ms per step of 2 KeyRoom envs in a worker process against 0.65 ms in-process, because the
-    process hand-off costs more than the envs save). Reward calls stay guarded either way (per-call timer,
-    errors recorded); workers add a watchdog for hangs that no timer can interrupt."""
-    if config.env_workers >= 0:
+    """How many walled processes run the envs: by default one per core the trainer does not need, at least one.
+    Reward code runs only there (autoreward.train.worker); without reward code `env_workers=0` keeps the envs
+    in this process."""
+    if config.env_workers == 0 and config.reward is not None:
+        raise UsageError("reward code runs only in walled env worker processes: use --env-workers 1 or more "
+                         "(or -1, the default)")
+    if config.env_workers > 0:
         return min(config.env_workers, config.envs)
+    if config.env_workers == 0:
+        return 0
     cores = os.cpu_count() or 1
-    return 0 if cores <= 2 else max(1, min(config.envs, cores - 1))
+    return max(1, min(config.envs, cores - 1))
 
 
 def resolve_device(device: str) -> str:
@@ -247,8 +219,11 @@ def train(config: TrainConfig,
     if config.calm and config.calm_coef is None:
         config = dataclasses.replace(config, calm_coef=calm_coef(config))
     source = config.reward_source()
-    if source is not None:
-        load_reward(source, Path(config.reward or "reward.py").name)  # contract errors surface here, not in workers
+    if source is not None:  # contract errors surface here; the code itself runs only in the walled workers
+        errors = [str(issue) for issue in check_static(source) if issue.severity == "error"]
+        if errors:
+            name = Path(config.reward or "reward.py").name
+            raise RewardCodeError(f"{name} breaks the reward contract:\n  " + "\n  ".join(errors))
     subgoals = resolve_subgoals(config) if config.calm else None
     device = resolve_device(config.device)
     out = Path(config.out)
@@ -265,7 +240,16 @@ def train(config: TrainConfig,
     factories = [_env_factory(config, rank, source, subgoals) for rank in range(config.envs)]
     workers = env_workers(config)
     stack = ExitStack()  # what training starts and must stop: envs, annotation server and client
-    venv: VecEnv = WorkerVecEnv(factories, workers) if workers else DummyVecEnv(factories)
+    if workers:
+        try:
+            venv: VecEnv = WorkerVecEnv(factories, workers, spin_s=config.worker_spin_s,
+                                        memory_bytes=config.reward_memory_mb << 20)
+        except WorkerError as exc:  # e.g. the reward failed to load in the worker
+            raise RewardCodeError(str(exc)) from exc
+        isolation = venv.isolation
+    else:
+        venv = DummyVecEnv(factories)
+        isolation = ["no reward code: envs in the trainer process"]
     stack.callback(_close, venv)
     watchdog = _Watchdog(venv, config.worker_timeout_s) if workers else None
     client = calm = calm_client = None
@@ -298,9 +282,10 @@ def train(config: TrainConfig,
         model.learn(total_timesteps=config.steps, callback=callback, progress_bar=False)
         if metrics.error:
             stopped = f"reward function failed: {metrics.error}"
-    except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+    except (WorkerError, EOFError, BrokenPipeError, ConnectionResetError) as exc:
         stopped = ("an environment worker stopped responding and was killed after "
                    f"{config.worker_timeout_s:g} s (a reward call hung?)" if watchdog and watchdog.fired
+                   else str(exc) if isinstance(exc, WorkerError)
                    else f"an environment worker died ({type(exc).__name__}): the reward may have crashed it")
     except KeyboardInterrupt:  # save what was learned, then let the caller see the interrupt
         stopped, interrupted = "interrupted", True
@@ -317,7 +302,7 @@ def train(config: TrainConfig,
         task=config.task, steps=int(model.num_timesteps), seconds=round(seconds, 2),
         sps=round(model.num_timesteps / max(seconds, 1e-9), 1), stopped_reason=stopped, device=device,
         out=str(out), policy=str(policy_path), metrics=str(metrics_path), last_rollout=callback.last,
-        annotation=_annotation(client, calm, calm_client, subgoals),
+        annotation=_annotation(client, calm, calm_client, subgoals), isolation=isolation,
     )
     write_json_atomic(out / "train.json", {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result),
                                            "versions": _versions()})

@@ -4,9 +4,9 @@
 
 Why this combination: the task reward keeps the true objective in the signal, so a shaped reward can only
 add guidance and never hide success; `task_coef` (default 1) lets a user weight it. A reward function that
-raises, returns a non-finite total or runs past its per-call time budget does not crash or hang
-the worker: the wrapper records the reason in `info["reward_error"]` (and the trainer stops), then keeps
-paying the task reward alone.
+raises, breaks the contract, runs past its per-call time budget or does something the audit wall refuses
+(autoreward.reward.walls: armed around every call) does not crash or hang the worker: the wrapper records the
+reason in `info["reward_error"]` (and the trainer stops), then keeps paying the task reward alone.
 """
 
 from __future__ import annotations
@@ -18,20 +18,22 @@ import gymnasium as gym
 from autoreward.env.state import State
 from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
 from autoreward.reward.contract import (
+    ContractViolation,
     RewardCallTimeout,
     RewardFn,
     call_with_budget,
     install_call_timer,
     remove_call_timer,
+    validate_result,
 )
+from autoreward.reward.walls import AUDIT_WALL
 
 
 class ShapedReward(gym.Wrapper):
     """Adds a reward function to the task reward; puts its components and the task reward in `info`.
 
-    Only the total is checked here, per step (it must be a finite number to be added); the components are
-    checked against the contract where they are aggregated (`autoreward.train.metrics`), in bulk, off the
-    env's hot path.
+    Every result is checked against the contract here, in the process that ran the reward, so that only plain
+    floats and names leave it (the trainer never unpickles an object that reward code made).
     """
 
     def __init__(self, env: gym.Env, reward_fn: RewardFn, task_coef: float = 1.0,
@@ -41,6 +43,7 @@ class ShapedReward(gym.Wrapper):
         self.task_coef = float(task_coef)
         self.call_timeout_s = float(call_timeout_s)
         self._timer = install_call_timer(self.call_timeout_s)  # interrupts a runaway call (main thread only)
+        AUDIT_WALL.install()
         self._prev: State | None = None
         self._memory: dict[Any, Any] = {}
         self._steps = 0
@@ -61,21 +64,30 @@ class ShapedReward(gym.Wrapper):
             end = info.get("end_status", 0)
             state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
                                     self._steps)  # NLE's reward is a float, its flags are bools
+            wall = AUDIT_WALL
+            wall.arm()
             try:  # the hot path: this runs on every environment step
-                total, components = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
-                                                     self.call_timeout_s)
-                total = float(total)
+                result = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
+                                          self.call_timeout_s)
             except BaseException as exc:
+                wall.disarm()
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 self.error = self._describe(exc)
             else:
-                if total - total == 0.0:  # finite
-                    self._prev = state
-                    info["reward_components"] = components
-                    info["reward_total"] = total
-                    return obs, self.task_coef * task_reward + total, terminated, truncated, info
-                self.error = f"the reward function returned a total of {total} at step {self._steps} (must be finite)"
+                wall.disarm()
+                if wall.violation is not None:
+                    self.error = self._describe(None)
+                else:
+                    try:
+                        total, components = validate_result(result)
+                    except ContractViolation as exc:
+                        self.error = f"the reward function broke the contract at step {self._steps}: {exc}"
+                    else:
+                        self._prev = state
+                        info["reward_components"] = components
+                        info["reward_total"] = total
+                        return obs, self.task_coef * task_reward + total, terminated, truncated, info
         info["reward_error"] = self.error  # the trainer stops; until then the task reward alone is paid
         return obs, self.task_coef * task_reward, terminated, truncated, info
 
@@ -85,11 +97,17 @@ class ShapedReward(gym.Wrapper):
             self._timer = False
         super().close()
 
-    def _describe(self, exc: BaseException) -> str:
+    def _describe(self, exc: BaseException | None) -> str:
+        if AUDIT_WALL.violation is not None:  # first: reward code may have caught the refusal and raised another
+            return (f"the reward function tried to leave its sandbox at step {self._steps} of an episode: "
+                    f"{AUDIT_WALL.violation} was refused")
         if isinstance(exc, RewardCallTimeout):
             return (f"the reward function ran over its per-call budget of {self.call_timeout_s:g} s at step "
                     f"{self._steps} of an episode")
+        if isinstance(exc, MemoryError):
+            return (f"the reward function ran out of memory at step {self._steps} (over the worker's cap): it "
+                    "allocates without bound")
         if isinstance(exc, (TypeError, ValueError)):
             return (f"the reward function must return (total: float, components: dict), but at step "
-                    f"{self._steps}: {type(exc).__name__}: {exc}")
-        return f"the reward function raised {type(exc).__name__} at step {self._steps}: {exc}"
+                    f"{self._steps}: {type(exc).__name__}: {str(exc)[:300]}")
+        return f"the reward function raised {type(exc).__name__} at step {self._steps}: {str(exc)[:300]}"

@@ -1,35 +1,66 @@
-"""A vectorised env whose environments run in a few subprocesses, several envs per process.
+"""A vectorised env whose environments run in a few walled worker processes, several envs per process.
 
-SB3's SubprocVecEnv gives every env its own process and pays one pipe round trip per env per step; on a
-small machine that costs more than the envs themselves (measured on a 2-core VM: 0.81 ms per step of
-2 MiniHack envs in 2 processes, 0.46 ms in-process). Grouping envs into `workers` processes keeps the
-isolation that matters (reward code never runs in the trainer: a crash or hang there cannot take the
-trainer down) and lets the number of processes follow the number of cores.
+SB3's SubprocVecEnv gives every env its own process and pays one pipe round trip per env per step; grouping
+envs into `workers` processes shares that cost (measured on a 2-core VM: 8 KeyRoom envs in one worker trained
+faster than 8 in the trainer process, docs/benchmarks.md). Reward code runs only in these workers
+(autoreward.train.worker): started with a clean environment (no credentials), in their own session and
+temporary folder, behind the OS walls of autoreward.reward.walls, so that a crash, a hang or an escape attempt
+there cannot reach the trainer.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import time
+import contextlib
+import enum
+import io
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 from typing import Any
 
+import cloudpickle
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env.base_vec_env import (
-    CloudpickleWrapper,
-    VecEnv,
-    VecEnvIndices,
-    VecEnvObs,
-    VecEnvStepReturn,
-)
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+from autoreward.reward.walls import clean_environment
+from autoreward.train.worker import REWARD_MEMORY_MB, SPIN_S, wait_readable
+
+REWARD_MEMORY_BYTES = REWARD_MEMORY_MB << 20
+MAX_MESSAGE_BYTES = 256 << 20
+
+#: What a worker's answers may contain besides plain Python values: arrays, spaces, NLE's status enums.
+_SAFE_GLOBALS = frozenset({
+    ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "complex"),
+})
+_SAFE_MODULE_PREFIXES = ("gymnasium.spaces.", "numpy.random.")
+_ENUM_PACKAGES = ("nle", "minihack", "autoreward")
 
 
-def _stack(observations: Sequence[Any]) -> Any:
-    first = observations[0]
-    if isinstance(first, dict):
-        return {key: np.stack([o[key] for o in observations]) for key in first}
-    return np.stack(observations)
+class _WorkerUnpickler(pickle.Unpickler):
+    """Unpickles a worker's answer, refusing every global outside the allow-list: a worker runs reward code, so
+    what it sends is untrusted, and a pickle that names any callable could run it in the trainer."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_GLOBALS or module.startswith(_SAFE_MODULE_PREFIXES):
+            return super().find_class(module, name)
+        if module.split(".")[0] in _ENUM_PACKAGES:
+            found = super().find_class(module, name)
+            if isinstance(found, type) and issubclass(found, enum.Enum):
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in an env worker's answer")
+
+
+class WorkerError(RuntimeError):
+    """An env worker reported a failure (its message says what) or died."""
 
 
 def _concat(parts: Sequence[Any]) -> Any:
@@ -39,103 +70,105 @@ def _concat(parts: Sequence[Any]) -> Any:
     return np.concatenate(parts)
 
 
-SPIN_S = 0.003  # how long a waiting side polls before it sleeps
+class _Worker:
+    """One worker process and its end of the socket pair."""
 
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], spin_s: float, memory_bytes: int) -> None:
+        self.spin_s = spin_s
+        self.tmpdir = tempfile.mkdtemp(prefix="autoreward-worker-")
+        parent, child = socket.socketpair()
+        self.log = open(os.path.join(self.tmpdir, "stderr.txt"), "wb")  # noqa: SIM115 - closed in close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-m", "autoreward.train.worker", str(child.fileno())],
+                pass_fds=(child.fileno(),), cwd=self.tmpdir, env=clean_environment(self.tmpdir),
+                stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
+        finally:
+            child.close()
+        self.conn = Connection(parent.detach())
+        self.conn.send(list(sys.path))
+        self.conn.send_bytes(cloudpickle.dumps({"env_fns": env_fns, "spin_s": spin_s, "tmpdir": self.tmpdir,
+                                                "memory_bytes": memory_bytes}))
 
-def _recv(conn: Any, spin_s: float = SPIN_S) -> Any:
-    """Receive, polling briefly first: on a VM a sleeping core can take ~0.5 ms to wake, longer than a step."""
-    deadline = time.perf_counter() + spin_s
-    while not conn.poll() and time.perf_counter() < deadline:
-        pass
-    return conn.recv()
+    def send(self, cmd: str, data: Any) -> None:
+        self.conn.send((cmd, data))
 
+    def receive(self) -> Any:
+        try:
+            wait_readable(self.conn, self.spin_s)
+            data = self.conn.recv_bytes(MAX_MESSAGE_BYTES)
+        except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
+            raise WorkerError(f"an environment worker died ({type(exc).__name__}){self._tail()}") from exc
+        except OSError as exc:  # a message over the size limit
+            raise WorkerError(f"an environment worker sent a malformed answer: {exc}") from exc
+        try:
+            ok, payload = _WorkerUnpickler(io.BytesIO(data)).load()
+        except Exception as exc:  # anything that is not a well-formed, allowed answer
+            raise WorkerError(f"an environment worker sent an answer the trainer refuses: {exc}") from exc
+        if not ok:
+            raise WorkerError(payload)
+        return payload
 
-def _worker(remote: Any, parent_remote: Any, fns: CloudpickleWrapper) -> None:
-    parent_remote.close()
-    envs: list[gym.Env] = [fn() for fn in fns.var]
-    try:
-        while True:
-            cmd, data = _recv(remote)
-            if cmd == "step":
-                results = [_step(env, action) for env, action in zip(envs, data, strict=True)]
-                obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
-                remote.send((_stack(obs), np.array(rewards), np.array(dones), list(infos), list(reset_infos)))
-            elif cmd == "reset":
-                seeds, options = data
-                results = [env.reset(seed=seed, **({"options": opt} if opt else {}))
-                           for env, seed, opt in zip(envs, seeds, options, strict=True)]
-                obs, infos = zip(*results, strict=True)
-                remote.send((_stack(obs), list(infos)))
-            elif cmd == "spaces":
-                remote.send((envs[0].observation_space, envs[0].action_space))
-            elif cmd == "call":
-                index, method, args, kwargs = data
-                remote.send(getattr(envs[index], method)(*args, **kwargs))
-            elif cmd == "get_attr":
-                index, name = data
-                remote.send(envs[index].get_wrapper_attr(name))
-            elif cmd == "set_attr":
-                index, name, value = data
-                remote.send(setattr(envs[index], name, value))
-            elif cmd == "is_wrapped":
-                from stable_baselines3.common.env_util import is_wrapped
+    def _tail(self, limit: int = 800) -> str:
+        try:
+            with open(os.path.join(self.tmpdir, "stderr.txt"), "rb") as handle:
+                text = handle.read()[-limit:].decode("utf-8", errors="replace").strip()
+        except OSError:
+            return ""
+        return f": {text}" if text else ""
 
-                index, wrapper = data
-                remote.send(is_wrapped(envs[index], wrapper))
-            elif cmd == "close":
-                break
-    except (EOFError, KeyboardInterrupt):
-        pass
-    finally:
-        for env in envs:
-            env.close()
-        remote.close()
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
 
-
-def _step(env: gym.Env, action: Any) -> tuple[Any, float, bool, dict, dict]:
-    obs, reward, terminated, truncated, info = env.step(action)
-    done = terminated or truncated
-    info["TimeLimit.truncated"] = truncated and not terminated
-    reset_info: dict = {}
-    if done:  # SB3's convention: keep the last observation in info, return the next episode's first one
-        info["terminal_observation"] = obs
-        obs, reset_info = env.reset()
-    return obs, reward, done, info, reset_info
+    def close(self, timeout: float = 30.0) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(("close", None))
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.conn.close()
+        self.log.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 class WorkerVecEnv(VecEnv):
-    """`len(env_fns)` environments spread over `workers` subprocesses (contiguous groups)."""
+    """`len(env_fns)` environments spread over `workers` walled subprocesses (contiguous groups)."""
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], workers: int = 1, start_method: str = "forkserver"):
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], workers: int = 1, spin_s: float = SPIN_S,
+                 memory_bytes: int = REWARD_MEMORY_BYTES) -> None:
         n = len(env_fns)
         workers = max(1, min(workers, n))
         bounds = np.linspace(0, n, workers + 1).astype(int)
         self._groups = [list(range(bounds[i], bounds[i + 1])) for i in range(workers)]
         self._where = [(g, i) for g, group in enumerate(self._groups) for i in range(len(group))]
-        ctx = mp.get_context(start_method)
-        self.remotes, self.processes = [], []
-        for group in self._groups:
-            remote, work_remote = ctx.Pipe()
-            process = ctx.Process(target=_worker, args=(work_remote, remote,
-                                                        CloudpickleWrapper([env_fns[i] for i in group])),
-                                  daemon=True)
-            process.start()
-            work_remote.close()
-            self.remotes.append(remote)
-            self.processes.append(process)
-        self.remotes[0].send(("spaces", None))
-        observation_space, action_space = self.remotes[0].recv()
-        super().__init__(n, observation_space, action_space)
+        self.workers: list[_Worker] = []
         self.closed = False
         self.waiting = False
+        try:
+            for group in self._groups:
+                self.workers.append(_Worker([env_fns[i] for i in group], spin_s, memory_bytes))
+            ready = [worker.receive() for worker in self.workers]
+        except BaseException:
+            self.close()
+            raise
+        observation_space, action_space, self.isolation = ready[0]
+        super().__init__(n, observation_space, action_space)
+
+    @property
+    def processes(self) -> list[subprocess.Popen]:
+        """The worker processes (the trainer's watchdog kills them when a step hangs)."""
+        return [worker.process for worker in self.workers]
 
     def step_async(self, actions: np.ndarray) -> None:
-        for remote, group in zip(self.remotes, self._groups, strict=True):
-            remote.send(("step", actions[group[0]:group[-1] + 1].tolist()))
+        for worker, group in zip(self.workers, self._groups, strict=True):
+            worker.send("step", actions[group[0]:group[-1] + 1].tolist())
         self.waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
-        results = [_recv(remote) for remote in self.remotes]
+        results = [worker.receive() for worker in self.workers]
         self.waiting = False
         obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
         self.reset_infos = [info for part in reset_infos for info in part]
@@ -143,9 +176,9 @@ class WorkerVecEnv(VecEnv):
                 [info for part in infos for info in part])
 
     def reset(self) -> VecEnvObs:
-        for remote, group in zip(self.remotes, self._groups, strict=True):
-            remote.send(("reset", ([self._seeds[i] for i in group], [self._options[i] for i in group])))
-        results = [remote.recv() for remote in self.remotes]
+        for worker, group in zip(self.workers, self._groups, strict=True):
+            worker.send("reset", ([self._seeds[i] for i in group], [self._options[i] for i in group]))
+        results = [worker.receive() for worker in self.workers]
         obs, infos = zip(*results, strict=True)
         self.reset_infos = [info for part in infos for info in part]
         self._reset_seeds()
@@ -155,22 +188,19 @@ class WorkerVecEnv(VecEnv):
     def close(self) -> None:
         if self.closed:
             return
-        if self.waiting:
-            for remote in self.remotes:
-                remote.recv()
-        for remote in self.remotes:
-            remote.send(("close", None))
-        for process in self.processes:
-            process.join(timeout=30)
-        for remote in self.remotes:
-            remote.close()
         self.closed = True
+        if self.waiting:
+            for worker in self.workers:
+                with contextlib.suppress(WorkerError):
+                    worker.receive()
+        for worker in self.workers:
+            worker.close()
 
     def _ask(self, indices: VecEnvIndices, cmd: str, make: Callable[[int], tuple]) -> list[Any]:
         targets = [self._where[i] for i in self._get_indices(indices)]
         for group, local in targets:
-            self.remotes[group].send((cmd, make(local)))
-        return [self.remotes[group].recv() for group, _ in targets]
+            self.workers[group].send(cmd, make(local))
+        return [self.workers[group].receive() for group, _ in targets]
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         return self._ask(indices, "get_attr", lambda i: (i, attr_name))

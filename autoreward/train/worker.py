@@ -1,0 +1,157 @@
+"""An env worker process: a group of training envs, and the reward code they call, behind the walls.
+
+Started by `autoreward.train.vec.WorkerVecEnv` as `python -I -m autoreward.train.worker FD` with a clean
+environment (no credentials), in its own session, in a temporary folder, with one end of a socket pair as FD.
+It installs the audit hook that ShapedReward arms around every reward call, builds its envs, then raises the
+OS walls (autoreward.reward.walls: network namespace, Landlock, file-size and core limits) and caps its
+address space at what the envs use plus the reward's memory budget.
+
+Protocol: the parent sends its import path and one cloudpickled setup dict; the worker answers
+`(True, (obs_space, act_space, walls))`; then each command `(name, data)` gets `(True, result)`, or
+`(False, message)` when the worker failed (out of memory, say) and is about to exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from autoreward.reward.walls import AUDIT_WALL, apply_os_walls, die_with_parent, limit_memory
+
+SPIN_S = 0.003  # how long a waiting side polls before it sleeps
+DEFAULT_ENVS = 8  # envs per training: several per worker share the hand-off cost (docs/benchmarks.md)
+REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory
+
+
+def wait_readable(conn: Connection, spin_s: float = SPIN_S) -> None:
+    """Poll briefly before a blocking receive: on a VM a sleeping core can take ~0.5 ms to wake, longer than a step."""
+    if spin_s > 0:
+        deadline = time.perf_counter() + spin_s
+        while not conn.poll() and time.perf_counter() < deadline:
+            pass
+
+
+def _stack(observations: Any) -> Any:
+    first = observations[0]
+    if isinstance(first, dict):
+        return {key: np.stack([o[key] for o in observations]) for key in first}
+    return np.stack(observations)
+
+
+def step_env(env: Any, action: Any) -> tuple[Any, float, bool, dict, dict]:
+    """One step with SB3's auto-reset convention: the last observation in info, the next episode's first returned."""
+    obs, reward, terminated, truncated, info = env.step(action)
+    done = terminated or truncated
+    info["TimeLimit.truncated"] = truncated and not terminated
+    reset_info: dict = {}
+    if done:
+        info["terminal_observation"] = obs
+        obs, reset_info = env.reset()
+    return obs, reward, done, info, reset_info
+
+
+def _answer(envs: list[Any], cmd: str, data: Any) -> Any:
+    if cmd == "step":
+        results = [step_env(env, action) for env, action in zip(envs, data, strict=True)]
+        obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
+        return _stack(obs), np.array(rewards), np.array(dones), list(infos), list(reset_infos)
+    if cmd == "reset":
+        seeds, options = data
+        results = [env.reset(seed=seed, **({"options": opt} if opt else {}))
+                   for env, seed, opt in zip(envs, seeds, options, strict=True)]
+        obs, infos = zip(*results, strict=True)
+        return _stack(obs), list(infos)
+    if cmd == "call":
+        index, method, args, kwargs = data
+        return getattr(envs[index], method)(*args, **kwargs)
+    if cmd == "get_attr":
+        index, name = data
+        return envs[index].get_wrapper_attr(name)
+    if cmd == "set_attr":
+        index, name, value = data
+        return setattr(envs[index], name, value)
+    if cmd == "is_wrapped":
+        from stable_baselines3.common.env_util import is_wrapped
+
+        index, wrapper = data
+        return is_wrapped(envs[index], wrapper)
+    raise ValueError(f"unknown worker command {cmd!r}")
+
+
+def _preload() -> None:
+    """Import what reward code or the envs would otherwise load lazily (imports are refused inside reward calls)."""
+    import numpy.linalg  # noqa: F401
+
+    import autoreward.reward.static
+    import autoreward.train.shaping  # noqa: F401 - load_reward runs the static rules; the wrapper calls rewards
+
+    np.median(np.arange(3.0))
+    np.percentile(np.arange(3.0), 50)
+
+
+def serve(conn: Connection) -> int:
+    sys.path[:] = conn.recv()  # the trainer's import path: the env builders unpickle from the same modules
+    setup = pickle.loads(conn.recv_bytes())
+    spin_s = float(setup["spin_s"])
+    _preload()
+    AUDIT_WALL.install()
+    envs: list[Any] = []
+    try:
+        # MiniHack runs a shell script while it builds an env, so the envs come first (reward code is loaded
+        # with the audit wall armed); from here on the worker needs no program, no network and no new files
+        # outside its temporary folder.
+        envs = [fn() for fn in setup["env_fns"]]
+        walls = apply_os_walls(writable=[setup["tmpdir"]])
+        cap = limit_memory(int(setup["memory_bytes"]))
+        walls.append(f"address space capped at {cap / 2**30:.1f} GiB "
+                     f"({int(setup['memory_bytes']) / 2**30:g} GiB above the envs' own)")
+        walls.append("audit hook armed around every reward call")
+        conn.send((True, (envs[0].observation_space, envs[0].action_space, walls)))
+        while True:
+            wait_readable(conn, spin_s)
+            cmd, data = conn.recv()  # from the trainer: trusted
+            if cmd == "close":
+                break
+            conn.send((True, _answer(envs, cmd, data)))
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return 0
+    except MemoryError:
+        cap_mib = int(setup["memory_bytes"]) >> 20
+        _report(conn, f"the env worker ran out of memory (its cap: {cap_mib} MiB for reward "
+                      "code): the reward allocates without bound (keep only small values in `memory`)")
+        return 1
+    except BaseException as exc:  # noqa: BLE001 - reported to the trainer, which records it
+        _report(conn, f"the env worker failed: {type(exc).__name__}: {str(exc)[:500]}")
+        return 1
+    finally:
+        for env in envs:
+            with contextlib.suppress(Exception):  # closing after a failure: nothing more to report
+                env.close()
+    return 0
+
+
+def _report(conn: Connection, message: str) -> None:
+    with contextlib.suppress(OSError, ValueError, pickle.PicklingError):
+        conn.send((False, message))
+
+
+def main(argv: list[str]) -> int:
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle: it closes the workers
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with EFBIG instead of killing us
+    conn = Connection(int(argv[1]))
+    try:
+        return serve(conn)
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
