@@ -56,7 +56,7 @@ def test_time_bombs_pass_the_critic(path, long_episodes):
 def test_time_bombs_stop_training_with_the_reason(path, tmp_path):
     out = tmp_path / "run"
     result = train(TrainConfig(task=LONG, reward=str(path), steps=4096, envs=2, env_workers=1, n_steps=512,
-                               batch_size=256, n_epochs=1, worker_timeout_s=3, reward_memory_mb=1024, out=str(out)))
+                               batch_size=256, n_epochs=1, worker_timeout_s=2, reward_memory_mb=1024, out=str(out)))
     assert result.stopped_reason is not None
     reason = _expect(path, "expect").split(": ", 1)[1]
     assert reason in result.stopped_reason
