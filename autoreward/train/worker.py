@@ -14,6 +14,7 @@ Protocol: the parent sends its import path and one cloudpickled setup dict; the 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import signal
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from autoreward.reward.walls import AUDIT_WALL, apply_os_walls, die_with_parent, limit_memory
+from autoreward.train.levels import route_minihack_levels
 
 SPIN_S = 0.003  # how long a waiting side polls before it sleeps
 DEFAULT_ENVS = 8  # envs per training: several per worker share the hand-off cost (docs/benchmarks.md)
@@ -103,12 +105,16 @@ def serve(conn: Connection) -> int:
     _preload()
     AUDIT_WALL.install()
     envs: list[Any] = []
+    compiler = None
     try:
         # MiniHack runs a shell script while it builds an env, so the envs come first (reward code is loaded
         # with the audit wall armed); from here on the worker needs no program, no network and no new files
         # outside its temporary folder.
         envs = [fn() for fn in setup["env_fns"]]
+        compiler = route_minihack_levels(envs, cwd=setup["tmpdir"], env=dict(os.environ))
         walls = apply_os_walls(writable=[setup["tmpdir"]])
+        if compiler is not None:
+            walls.append("MiniHack levels compiled at reset by a helper outside the walls (one checked script)")
         cap = limit_memory(int(setup["memory_bytes"]))
         walls.append(f"address space capped at {cap / 2**30:.1f} GiB "
                      f"({int(setup['memory_bytes']) / 2**30:g} GiB above the envs' own)")
@@ -134,6 +140,8 @@ def serve(conn: Connection) -> int:
         for env in envs:
             with contextlib.suppress(Exception):  # closing after a failure: nothing more to report
                 env.close()
+        if compiler is not None:
+            compiler.close()
     return 0
 
 
