@@ -158,11 +158,12 @@ def describe_state_api() -> str:
         else:
             continue
         signature = signature.replace("'", "")  # annotations are strings here (postponed evaluation)
+        doc = "\n  ".join(line for line in doc.splitlines() if line.strip())  # longer docs: indented under their item
         lines.append(f"- state.{name}{signature}: {doc}".rstrip(": "))
     groups = "; ".join(f"'{g}' = {', '.join(parts)}" for g, parts in GROUPS.items())
     lines += [
         "",
-        "Map names accepted by find/nearest/count/distance_to (or any single map character such as '>'):",
+        "Map names accepted by find/nearest/count/distance_to/path_to (or any single map character such as '>'):",
         "  " + ", ".join(repr(n) for n in NAMES),
         f"Group names: {groups}.",
     ]

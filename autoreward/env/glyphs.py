@@ -124,3 +124,69 @@ CATEGORY_OF_GLYPH, MEMBERSHIP = _build_tables()
 #: Every name accepted by `State.find` and friends, besides single map characters.
 NAMES: tuple[str, ...] = tuple(MEMBERSHIP)
 
+
+#: Whether the agent can step onto a cell of each category, and why (`State.path_to` walks these).
+#: Hazards are passable (the agent can step there, and `avoid=` leaves them out); a category is blocked
+#: only when the step itself fails.
+PASSABLE: dict[str, tuple[bool, str]] = {
+    "other": (False, "beams, explosions and the inside of an engulfer: what lies beneath is not known"),
+    "agent": (True, "the agent's own cell, where every path starts"),
+    "unexplored": (False, "not seen yet, or solid rock"),
+    "wall": (False, "walls and iron bars"),
+    "doorway": (True, "no door or a broken one: entered and left diagonally too"),
+    "open door": (True, "entered and left only orthogonally (NetHack's door rule)"),
+    "closed door": (False, "must be opened, unlocked or kicked first (and then only entered orthogonally)"),
+    "tree": (False, "blocks movement like a wall"),
+    "floor": (True, "room floor (lit or dark), air, cloud"),
+    "corridor": (True, "corridor"),
+    "stairs up": (True, "the agent stands on stairs to use them"),
+    "stairs down": (True, "the agent stands on stairs to use them"),
+    "altar": (True, "furniture the agent stands on"),
+    "grave": (True, "furniture the agent stands on"),
+    "throne": (True, "furniture the agent stands on"),
+    "sink": (True, "furniture the agent stands on"),
+    "fountain": (True, "furniture the agent stands on"),
+    "water": (True, "the agent can step in, and drowns unless it swims or flies: avoid=('water',)"),
+    "ice": (True, "slippery floor"),
+    "lava": (True, "the agent can step in, and burns to death: avoid=('lava',)"),
+    "drawbridge": (True, "a lowered drawbridge is a bridge; a raised one is a wall (its glyphs are blocked)"),
+    "trap": (True, "the agent can step on a seen trap (it may trigger): avoid=('trap',)"),
+    "key": (True, "an object lying on the floor"),
+    "amulet": (True, "an object lying on the floor"),
+    "armor": (True, "an object lying on the floor"),
+    "boulder": (True, "stepping onto it pushes it (unless a wall, a boulder or a monster lies behind)"),
+    "food": (True, "an object lying on the floor"),
+    "gem": (True, "an object lying on the floor (gray stones too)"),
+    "gold": (True, "an object lying on the floor"),
+    "item": (True, "an object lying on the floor"),
+    "potion": (True, "an object lying on the floor"),
+    "ring": (True, "an object lying on the floor"),
+    "scroll": (True, "an object lying on the floor"),
+    "spellbook": (True, "an object lying on the floor"),
+    "tool": (True, "an object lying on the floor"),
+    "wand": (True, "an object lying on the floor"),
+    "weapon": (True, "an object lying on the floor"),
+    "corpse": (True, "an object lying on the floor"),
+    "statue": (True, "an object on the floor: NetHack's test_move blocks boulders, not statues"),
+    "monster": (True, "monsters move or can be fought: avoid=('monster',) routes around them"),
+    "pet": (True, "the agent swaps places with its pet"),
+}
+if set(PASSABLE) != set(CATEGORIES):
+    raise ImportError(f"PASSABLE must cover every category: {sorted(set(PASSABLE) ^ set(CATEGORIES))}")
+
+#: Bits of `PATH_KIND_OF_GLYPH`: the agent can step onto the cell; the cell holds a door (open or closed),
+#: which NetHack never lets the agent enter or leave diagonally.
+PATH_PASS, PATH_DOOR = 1, 2
+
+
+def _build_path_kinds() -> np.ndarray:
+    kind_of_code = np.array([PATH_PASS * PASSABLE[name][0] for name in CATEGORIES], dtype=np.uint8)
+    for name in ("open door", "closed door"):
+        kind_of_code[CODE[name]] |= PATH_DOOR
+    kinds = kind_of_code[CATEGORY_OF_GLYPH]
+    kinds[[nh.GLYPH_CMAP_OFF + cmap for cmap in (37, 38)]] = 0  # S_vcdbridge, S_hcdbridge: raised drawbridge
+    return kinds
+
+
+#: PATH_PASS | PATH_DOOR bits of every glyph id: PASSABLE by category, but a raised drawbridge is blocked.
+PATH_KIND_OF_GLYPH = _build_path_kinds()

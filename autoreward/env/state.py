@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 from nle import nethack as nh
 
-from autoreward.env.glyphs import CATEGORIES, CATEGORY_OF_GLYPH, CODE, GROUPS, MEMBERSHIP, NAMES
+from autoreward.env.glyphs import (
+    CATEGORIES,
+    CATEGORY_OF_GLYPH,
+    CODE,
+    GROUPS,
+    MEMBERSHIP,
+    NAMES,
+    PATH_DOOR,
+    PATH_KIND_OF_GLYPH,
+    PATH_PASS,
+)
 
 Point = tuple[int, int]
 
@@ -30,6 +40,9 @@ if nh.NLE_BL_Y != nh.NLE_BL_X + 1:
 _SHAPE = (21, 79)  # NLE's map: rows y = 0..20, columns x = 0..78
 # Positions in State._raw.
 _GLYPHS, _CHARS, _BL, _MESSAGE, _INVENTORY, _ENV_REWARD, _DONE, _SUCCESS, _DIED, _STEP = range(10)
+# path_to works on bit masks (Python ints) of the map padded with a border of blocked cells: cell (x, y) is
+# bit (y + 1) * _PAD_W + x + 1, so its neighbours are the bits 1 and _PAD_W away (shifts, no bounds checks).
+_PAD_W = _SHAPE[1] + 2
 
 
 def decode_text(raw: bytes) -> str:
@@ -215,8 +228,7 @@ class State:
             if what in GROUPS or code is None:
                 table = MEMBERSHIP.get(what)
                 if table is None:
-                    raise ValueError(
-                        f"unknown map name {what!r}: use one map character or one of {', '.join(NAMES)}")
+                    raise _unknown_name(what)
                 mask = table.take(self.categories)
             else:
                 mask = self.categories == code
@@ -247,6 +259,47 @@ class State:
         """Move distance from the agent to the nearest `what`, or None when none is visible."""
         target = self.nearest(what)
         return None if target is None else self.distance(self.pos, target)
+
+    def path_to(self, target: str | Point, avoid: tuple[str, ...] = ()) -> int | None:
+        """Moves along known cells to the nearest `target` (map name, map character or (x, y)), or None.
+
+        8 neighbours, through every cell the agent can step onto (floor, doorways, open doors, items, monsters,
+        boulders, traps, water, lava...; not walls, trees, closed doors or unexplored cells), never diagonally
+        into or out of a door. avoid=('lava', 'water') keeps out of the cells of those names or characters; the
+        target cell itself is always the last move (a closed door counts). None: no target seen, or no way to
+        it through known cells. 0 when standing on an (x, y) target (the map shows the agent, not the cell
+        under it, so a name target is never found there). Cached: asking twice costs once.
+        """
+        try:  # cached: a reward asking twice (or for prev and state) pays once
+            return self._cache[("path", target, avoid)]
+        except (KeyError, TypeError):  # not computed yet, or list arguments (not hashable)
+            pass
+        target, avoid = _path_arguments(target, avoid)
+        key = ("path", target, avoid)
+        if key not in self._cache:
+            self._cache[key] = self._path(target, avoid)
+        return self._cache[key]
+
+    def _path(self, target: str | Point, avoid: tuple[str, ...]) -> int | None:
+        height, width = _SHAPE
+        if isinstance(target, str):
+            goals = self._points(target)
+        else:
+            goals = (target,) if 0 <= target[0] < width and 0 <= target[1] < height else ()
+        x, y = self.pos
+        if not goals or not (0 <= x < width and 0 <= y < height):
+            return None
+        if (x, y) in goals:
+            return 0
+        masks = self._cache.get("path_masks")
+        if masks is None:  # shared by every path_to of this State: cells the agent can step onto, doors
+            kinds = np.zeros((height + 2, _PAD_W), dtype=np.uint8)
+            kinds[1:-1, 1:-1] = PATH_KIND_OF_GLYPH.take(self._glyphs(), mode="clip")
+            masks = self._cache["path_masks"] = (_bits(kinds & PATH_PASS), _bits(kinds & PATH_DOOR))
+        passable, doors = masks
+        for name in avoid:
+            passable &= ~_cell_bits(self._points(name))
+        return _breadth_first(1 << ((y + 1) * _PAD_W + x + 1), _cell_bits(goals), passable, doors)
 
     @staticmethod
     def distance(a: Point, b: Point) -> int:
@@ -279,6 +332,64 @@ class State:
             cached = int(np.count_nonzero(self.categories != CODE["unexplored"]))
             self._cache["explored"] = cached
         return cached
+
+
+def _unknown_name(what: str) -> ValueError:
+    return ValueError(f"unknown map name {what!r}: use one map character or one of {', '.join(NAMES)}")
+
+
+def _path_arguments(target: Any, avoid: Any) -> tuple[str | Point, tuple[str, ...]]:
+    """path_to's arguments checked and made hashable: a map name or an (x, y) tuple, a tuple of map names."""
+    if isinstance(target, str):
+        if len(target) != 1 and target not in MEMBERSHIP:
+            raise _unknown_name(target)
+    elif (isinstance(target, (tuple, list)) and len(target) == 2
+          and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in target)):
+        target = (int(target[0]), int(target[1]))
+    else:
+        raise TypeError(f"path_to target must be a map name, one map character or an (x, y) point of two ints, "
+                        f"not {target!r}")
+    if not isinstance(avoid, (tuple, list)):  # a bare str too: avoid='lava' would read as 4 characters
+        raise TypeError(f"path_to avoid must be a tuple or list of map names, e.g. avoid=('lava',), not {avoid!r}")
+    for name in avoid:
+        if not isinstance(name, str):
+            raise TypeError(f"path_to avoid entries must be map names (str), not {name!r}")
+        if len(name) != 1 and name not in MEMBERSHIP:
+            raise _unknown_name(name)
+    return target, tuple(avoid)
+
+
+def _bits(mask: np.ndarray) -> int:
+    """A padded map mask (nonzero: set) as the bits of a Python int, cell i as bit i."""
+    return int.from_bytes(np.packbits(mask.ravel() != 0, bitorder="little").tobytes(), "little")
+
+
+def _cell_bits(points: tuple[Point, ...]) -> int:
+    """(x, y) cells as the bits of a Python int (padded map)."""
+    bits = 0
+    for x, y in points:
+        bits |= 1 << ((y + 1) * _PAD_W + x + 1)
+    return bits
+
+
+def _breadth_first(start: int, goals: int, passable: int, doors: int) -> int | None:
+    """Moves from the `start` cell to the nearest `goals` cell, or None: a breadth-first search that moves all
+    the cells at one distance at once (bit masks of the padded map, see _PAD_W). `goals` are entered even
+    when not `passable`; nothing moves diagonally into or out of a `doors` cell."""
+    not_doors = ~doors
+    reached = frontier = start
+    moves = 0
+    while frontier:
+        moves += 1
+        free = frontier & not_doors  # cells that may move diagonally
+        free = free << 1 | free >> 1  # their east and west neighbours: one row up or down is a diagonal
+        step = (frontier << 1 | frontier >> 1 | frontier << _PAD_W | frontier >> _PAD_W
+                | (free << _PAD_W | free >> _PAD_W) & not_doors)
+        if step & goals:
+            return moves
+        frontier = step & passable & ~reached
+        reached |= frontier
+    return None
 
 
 def _search(haystack: bytes, needle: bytes, itemsize: int) -> list[int]:
