@@ -129,6 +129,22 @@ def _parser() -> argparse.ArgumentParser:
     bench_env.add_argument("--seed", type=int, default=0)
     bench_env.add_argument("--json", action="store_true")
     bench_env.set_defaults(handler=_cmd_bench_env)
+    suite = bench_sub.add_parser("suite", help="every (task, variant) cell of a task suite over seeds: table, JSON, "
+                                               "plot (resumable: rerun it to go on)")
+    suite.add_argument("--tasks", nargs="+", help="task ids (default: the suite's 12 tasks, autoreward.suite)")
+    suite.add_argument("--variants", nargs="+", help="sparse loop expert calm oni (default: all)")
+    suite.add_argument("--steps", type=_positive, default=150_000, help="training steps per run (default 150000)")
+    suite.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="training seeds (default 1 2 3)")
+    suite.add_argument("--search-seed", type=int, default=0, help="the loop's search seed (default 0)")
+    suite.add_argument("--rounds", type=_positive, default=2, help="loop rounds (default 2)")
+    suite.add_argument("--candidates", type=_positive, default=2, help="loop candidates per round (default 2)")
+    suite.add_argument("--eval-episodes", type=_positive, default=50)
+    suite.add_argument("--out", default="runs/suite", help="cells and trainings (default runs/suite)")
+    suite.add_argument("--docs", default="docs/benchmarks", help="suite.json/.md/.png (default docs/benchmarks, "
+                                                                 "which also updates docs/benchmarks.md)")
+    suite.add_argument("--jobs", type=int, default=0, help="trainings at once (default 0: half the cores)")
+    suite.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    suite.set_defaults(handler=_cmd_bench_suite)
 
     from autoreward.cli_synth import add_commands
 
@@ -317,6 +333,21 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
         console.print(f"bare env: {result['raw_sps']:.0f} steps/s; with State + reward: {result['reward_sps']:.0f} "
                       f"steps/s; overhead {result['overhead']:.1%}")
     return 0
+
+
+def _cmd_bench_suite(args: argparse.Namespace) -> int:
+    from autoreward.suite import SuiteConfig, SuiteReporter, run_suite
+
+    config = SuiteConfig(**_given(tasks=args.tasks, variants=args.variants), steps=args.steps, seeds=args.seeds,
+                         search_seed=args.search_seed, rounds=args.rounds, candidates=args.candidates,
+                         eval_episodes=args.eval_episodes, out=args.out, docs=args.docs, jobs=args.jobs,
+                         device=args.device).validate()
+    console.print(f"suite: {len(config.tasks)} tasks x {', '.join(config.variants)}, seeds "
+                  f"{' '.join(map(str, config.seeds))}, {config.steps:,} steps -> {config.out}")
+    with SuiteReporter(console) as reporter:
+        report = run_suite(config, on_event=reporter)
+    reporter.summary(report, config)
+    return 1 if report["failed"] else 0
 
 
 def _asdict(obj: Any) -> dict[str, Any]:

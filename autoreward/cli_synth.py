@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -12,6 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from autoreward.errors import UsageError
+from autoreward.synth.structure import describe_changes
 
 
 def add_commands(sub: Any, positive: Any) -> None:
@@ -34,7 +36,13 @@ def add_commands(sub: Any, positive: Any) -> None:
     it.add_argument("--eval-episodes", type=positive, default=50)
     it.add_argument("--repairs", type=int, default=2, help="designer repairs after a rejection (default 2)")
     it.add_argument("--workers", type=int, default=0, help="trainings at once (default: min(candidates, cores))")
-    it.add_argument("--seed", type=int, default=0)
+    it.add_argument("--seed", type=int, default=0, help="seed of the search: every candidate and the baseline")
+    it.add_argument("--confirm-seeds", type=int, default=3,
+                    help="retrain the top candidates and the task reward alone on this many fresh seeds "
+                         "(seed+1, seed+2, ...) and choose the answer by mean success (default 3; 0: off)")
+    it.add_argument("--confirm-top", type=positive, default=2, help="how many candidates to confirm (default 2)")
+    it.add_argument("--baselines", metavar="DIR",
+                    help="cache of task-reward-alone trainings shared by runs (default: OUT/baselines)")
     it.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     it.add_argument("--out", default="runs", help="folder of runs (default runs/)")
     it.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished candidates are kept")
@@ -61,12 +69,15 @@ def cmd_iterate(args: argparse.Namespace) -> int:
         task=args.task, description=args.description, llm=args.llm, rounds=args.rounds, candidates=args.candidates,
         steps=args.steps, eval_episodes=args.eval_episodes, repairs=args.repairs, seed=args.seed,
         device=args.device, out=args.out, workers=args.workers, max_llm_calls=args.max_llm_calls,
-        max_llm_cost=args.max_llm_cost, llm_api_base=args.llm_api_base, llm_timeout_s=args.llm_timeout)
+        max_llm_cost=args.max_llm_cost, llm_api_base=args.llm_api_base, llm_timeout_s=args.llm_timeout,
+        confirm_seeds=args.confirm_seeds, confirm_top=args.confirm_top, baselines=args.baselines)
+    if args.confirm_seeds < 0:
+        raise UsageError("--confirm-seeds must be 0 or more")
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as progress:
-        bars: dict[tuple[int, int], Any] = {}
-        state: dict[str, Any] = {"best": None}
+        bars: dict[Any, Any] = {}
+        state: dict[str, Any] = {"best": None, "answer": None}
 
         def on_event(event: str, data: dict[str, Any]) -> None:
             if event == "run":
@@ -101,11 +112,32 @@ def cmd_iterate(args: argparse.Namespace) -> int:
                     f", {data['sps']:.0f} steps/s" if data.get("sps") else "") + (
                     f", success {rate:.0%}" if rate is not None else "")
                 progress.update(bars[key], total=data["steps"], completed=data["done"], info=info)
+            elif event == "baseline":
+                if "baseline" not in bars:
+                    bars["baseline"] = progress.add_task("  task reward alone", total=None, info="training")
+                if data.get("success_rate") is not None:
+                    reused = " (reused)" if data.get("cached") else ""
+                    progress.update(bars["baseline"], total=1, completed=1,
+                                    info=f"success {data['success_rate']:.0%}, return {data['mean_return']:.2f}"
+                                         f"{reused}")
             elif event == "round_done" and data["best"]:
                 best = data["best"]
                 state["best"] = best
+                gain = "" if best.get("gain") is None else f" ({100 * best['gain']:+.0f} points over the task reward " \
+                                                           "alone)"
                 progress.console.print(f"  best so far: candidate {best['round']}/{best['candidate']}, evaluated "
-                                       f"success {best['success_rate']:.0%}")
+                                       f"success {best['success_rate']:.0%}{gain}")
+            elif event == "confirm":
+                progress.console.print(f"[bold]confirming[/bold] {', '.join(data['entries'])} on seeds "
+                                       f"{', '.join(map(str, data['seeds']))}")
+                bars["confirm"] = progress.add_task("  confirmation", total=data["total"], completed=data["done"],
+                                                    info="")
+            elif event == "confirmed":
+                info = f"{data['name']} seed {data['seed']}: success {data['success_rate']:.0%}" + (
+                    f" ({escape(data['error'][:60])})" if data.get("error") else "")
+                progress.update(bars["confirm"], completed=data["done"], info=info)
+            elif event == "answer":
+                state["answer"] = data
 
         try:
             store = iterate(config, resume=args.resume, on_event=on_event,
@@ -113,15 +145,36 @@ def cmd_iterate(args: argparse.Namespace) -> int:
         except RunStopped as exc:
             err_console.print(f"[yellow]run stopped:[/yellow] {escape(str(exc))}")
             return 1
-    best = state["best"]
     console.print(f"run: {store.root}")
-    if best is None:
+    answer = state["answer"]
+    if state["best"] is None:
         console.print("[red]no candidate was trained and evaluated[/red]; see `autoreward inspect` for reasons")
+    if answer is None:
         return 1
-    console.print(f"[bold]best reward: {store.root / 'best' / 'reward.py'} (round {best['round']}, candidate "
-                  f"{best['candidate']}): evaluated success {best['success_rate']:.1%}, mean task return "
-                  f"{best['mean_return']:.3f}[/bold]")
+    print_answer(answer)
     return 0
+
+
+def print_answer(answer: dict[str, Any]) -> None:
+    """The run's answer against the task reward alone, with the per-seed figures of the confirmation."""
+    from autoreward.cli import console
+
+    confirmation = answer.get("confirmation")
+    if confirmation:
+        table = Table("reward", *[f"seed {s}" for s in confirmation["seeds"]], "mean success", "mean return",
+                      title=f"confirmation: {confirmation['steps']:,} steps, {confirmation['eval_episodes']} episodes")
+        for entry in confirmation["entries"]:
+            name = "task reward alone" if entry["name"] == "baseline" else entry["name"]
+            table.add_row(name, *[f"{p['success_rate']:.0%}" + (" (failed)" if p.get("error") else "")
+                                  for p in entry["per_seed"]],
+                          f"{entry['mean_success']:.1%}", f"{entry['mean_return']:.3f}")
+        console.print(table)
+    if answer["answer"] == "candidate":
+        console.print(f"[bold green]{escape(answer['message'])}[/bold green]\n[bold]best reward: {answer['reward']}"
+                      "[/bold]")
+    else:
+        console.print(f"[bold yellow]{escape(answer['message'])}[/bold yellow]: no reward file is handed back; "
+                      "train on the task reward alone (`autoreward train --reward none`)")
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -164,16 +217,29 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     console.print(f"[bold]{escape(overview['dir'])}[/bold]: {cfg.get('task')} with designer {cfg.get('llm')}, "
                   f"status {overview['status']}; LLM calls {overview['llm']['calls']} "
                   f"(+{overview['llm']['cached']} cached), cost ${overview['llm']['cost']:.4f}")
-    table = Table("cand", "status", "tries", "success", "return", "steps", "cost", "reason")
+    table = Table("cand", "status", "tries", "success", "vs base", "return", "steps", "cost", "changes / reason")
+    base = overview.get("baseline")
+    if base and base.get("success_rate") is not None:
+        table.add_row("base", "evaluated", "", f"{base['success_rate']:.1%}", "", f"{base['mean_return']:.3f}",
+                      "" if base.get("steps") is None else f"{base['steps']:,}", "", "the task reward alone")
     for c in overview["candidates"]:
         reason = c["reason"] or (f"same code as {c['duplicate_of']}" if c.get("duplicate_of") else "")
+        if not reason and c.get("parent"):
+            reason = f"from {c['parent']}: {describe_changes(c.get('changes') or [])}"
         table.add_row(f"{c['round']}/{c['candidate']}", c["status"], str(c["attempts"]),
                       "" if c["success_rate"] is None else f"{c['success_rate']:.1%}",
+                      "" if c.get("gain") is None else f"{100 * c['gain']:+.0f} pts",
                       "" if c["mean_return"] is None else f"{c['mean_return']:.3f}",
                       "" if c["steps"] is None else f"{c['steps']:,}", f"${c['llm_cost']:.4f}",
                       escape(reason[:60]))
     console.print(table)
     best = overview["best"]
-    if best:
-        console.print(f"best: {best['round']}/{best['candidate']}, success {best['success_rate']:.1%}")
+    if best and best.get("message"):
+        if overview.get("confirmation"):
+            print_answer({**best, "confirmation": overview["confirmation"],
+                          "reward": str(Path(overview["dir"]) / "best" / "reward.py")})
+        else:
+            console.print(escape(best["message"]))
+    elif best:
+        console.print(f"best so far: {best['round']}/{best['candidate']}, success {best['success_rate']:.1%}")
     return 0

@@ -29,8 +29,8 @@ def _files(store: RunStore, r: int, k: int) -> set[str]:
 def finished_run(tmp_path_factory) -> RunStore:
     out = tmp_path_factory.mktemp("runs")
     events: list[tuple[str, dict]] = []
-    store = iterate(IterateConfig(task=TASK, rounds=2, candidates=2, out=str(out), **TINY),
-                    on_event=lambda e, d: events.append((e, d)))
+    store = iterate(IterateConfig(task=TASK, rounds=2, candidates=2, out=str(out), confirm_seeds=2, confirm_top=1,
+                                  **TINY), on_event=lambda e, d: events.append((e, d)))
     store.events = events  # type: ignore[attr-defined]
     return store
 
@@ -52,12 +52,31 @@ def test_offline_run_records_every_stage(finished_run):
     assert (store.round_dir(0) / "analysis.md").is_file() and (store.round_dir(1) / "summary.json").is_file()
     assert "Refine" in (store.candidate_dir(1, 0) / "prompt.md").read_text() or \
         "best" in (store.candidate_dir(1, 0) / "prompt.md").read_text().lower()
-    # the winner is the best by evaluated success (then return), and best/ holds its reward
-    winner = max(records, key=CandidateRecord.rank_key)
+    # the baseline (task reward alone) was trained on the run's seed and budget, and every record is relative to it
+    baseline = json.loads((store.root / "baseline.json").read_text())
+    assert baseline["steps"] >= TINY["steps"] and 0.0 <= baseline["success_rate"] <= 1.0
+    for c in records:
+        assert c.gain == pytest.approx(c.success_rate - baseline["success_rate"])
+        assert c.structure and (c.parent is None) == ((c.round, c.candidate) == (0, 0))
+    # confirmation: the top candidate and the baseline on seeds 1 and 2; the answer is the best mean, ties to baseline
     best = json.loads((store.root / "best" / "summary.json").read_text())
-    assert (best["round"], best["candidate"]) == (winner.round, winner.candidate)
-    assert (store.root / "best" / "reward.py").read_text() == \
-        (store.candidate_dir(winner.round, winner.candidate) / "reward.py").read_text()
+    confirmation = best["confirmation"]
+    assert confirmation["seeds"] == [1, 2] and confirmation["entries"][0]["name"] == "baseline"
+    assert len(confirmation["entries"]) == 2
+    for entry in confirmation["entries"]:
+        assert [p["seed"] for p in entry["per_seed"]] == [1, 2]
+        assert entry["mean_success"] == pytest.approx(sum(p["success_rate"] for p in entry["per_seed"]) / 2)
+    top = max(confirmation["entries"], key=lambda e: (e["mean_success"], e["mean_return"]))
+    assert best["success_rate"] == top["mean_success"]
+    assert best["gain"] == pytest.approx(top["mean_success"] - confirmation["entries"][0]["mean_success"])
+    if top["name"] == "baseline":
+        assert best["answer"] == "baseline" and not (store.root / "best" / "reward.py").exists()
+        assert "no reward beat the task reward alone" in best["message"]
+    else:
+        assert best["answer"] == "candidate" and f"{best['round']}/{best['candidate']}" == top["name"]
+        assert (store.root / "best" / "reward.py").read_text() == \
+            (store.candidate_dir(best["round"], best["candidate"]) / "reward.py").read_text()
+    assert {"baseline", "confirm", "confirmed", "answer"} <= {e for e, _ in store.events}
     stages = {d.get("stage") for e, d in store.events if e == "candidate"}
     assert {"designing", "checking", "reviewing", "training", "evaluated"} <= stages
 
@@ -78,10 +97,13 @@ def test_inspect_shows_every_candidate(finished_run, capsys):
     assert main(["inspect", root, "--json"]) == 0
     overview = json.loads(capsys.readouterr().out)
     assert len(overview["candidates"]) == 4 and overview["status"] == "finished"
-    assert overview["best"]["success_rate"] == max(c["success_rate"] for c in overview["candidates"])
+    best = json.loads((finished_run.root / "best" / "summary.json").read_text())
+    assert overview["best"]["answer"] == best["answer"] and overview["best"]["gain"] == best["gain"]
+    assert overview["baseline"]["success_rate"] is not None and overview["confirmation"]["seeds"] == [1, 2]
     assert main(["inspect", root]) == 0
     table = capsys.readouterr().out
     assert all(f"{r}/{k}" in table for r in (0, 1) for k in (0, 1))
+    assert "base" in table and "pts" in table and "task reward alone" in table  # relative to the baseline
     assert main(["inspect", root, "--candidate", "1/0", "--json"]) == 0
     detail = json.loads(capsys.readouterr().out)
     assert "def compute_reward" in detail["code"] and detail["verdict"]["stage"] == "review"
@@ -93,7 +115,7 @@ def test_inspect_shows_every_candidate(finished_run, capsys):
 def test_killed_run_resumes_without_redoing_finished_candidates(tmp_path):
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "autoreward.cli", "iterate", TASK, "--rounds", "2", "--candidates", "2",
-           "--steps", "1024", "--eval-episodes", "2", "--workers", "1", "--out", str(out)]
+           "--steps", "1024", "--eval-episodes", "2", "--workers", "1", "--confirm-seeds", "1", "--out", str(out)]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 240
@@ -146,7 +168,7 @@ def test_a_reward_identical_to_an_evaluated_one_is_not_trained_again(tmp_path, m
         return made
 
     monkeypatch.setattr(loop, "design", same_design)
-    store = iterate(IterateConfig(task=TASK, rounds=2, candidates=1, out=str(tmp_path), **TINY))
+    store = iterate(IterateConfig(task=TASK, rounds=2, candidates=1, out=str(tmp_path), confirm_seeds=0, **TINY))
     original, twin = store.candidates()
     assert original.status == twin.status == "evaluated"
     assert twin.duplicate_of == "0/0" and original.duplicate_of is None
@@ -154,5 +176,57 @@ def test_a_reward_identical_to_an_evaluated_one_is_not_trained_again(tmp_path, m
     folder = store.candidate_dir(1, 0)
     assert (folder / "eval.json").read_bytes() == (store.candidate_dir(0, 0) / "eval.json").read_bytes()
     assert not (folder / "train" / "policy.zip").exists()  # nothing trained
-    best = json.loads((store.root / "best" / "summary.json").read_text())
+    best = json.loads((store.round_dir(1) / "summary.json").read_text())["best"]
     assert (best["round"], best["candidate"]) == (0, 0)  # a tie keeps the earlier candidate
+    # a second run of the same task, budget and seed reuses the first run's baseline
+    events: list[tuple[str, dict]] = []
+    again = iterate(IterateConfig(task=TASK, rounds=1, candidates=1, out=str(tmp_path), confirm_seeds=0, **TINY),
+                    on_event=lambda e, d: events.append((e, d)))
+    reused = json.loads((again.root / "baseline.json").read_text())
+    assert reused["cached"] is True and reused["success_rate"] == \
+        json.loads((store.root / "baseline.json").read_text())["success_rate"]
+
+
+def _answer_store(tmp_path: Path, successes: dict[str, float]) -> RunStore:
+    store = RunStore.create(IterateConfig(task=TASK, out=str(tmp_path)))
+    store.write_run({"config": {"task": TASK, "out": str(tmp_path), "steps": 1000, "seed": 0}})
+    for name, success in successes.items():
+        r, k = map(int, name.split("/"))
+        store.write_text(f"rounds/{r}/candidates/{k}/reward.py", f"# reward {name}\n")
+        store.write_candidate(CandidateRecord(r, k, status="evaluated", success_rate=success, mean_return=success))
+    return store
+
+
+def _entry(name: str, successes: list[float]) -> dict:
+    r, k = (None, None) if name == "baseline" else map(int, name.split("/"))
+    return {"name": name, "round": r, "candidate": k,
+            "per_seed": [{"seed": i + 1, "success_rate": s, "mean_return": s} for i, s in enumerate(successes)],
+            "mean_success": sum(successes) / len(successes), "mean_return": sum(successes) / len(successes)}
+
+
+def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
+    from autoreward.synth.loop import _answer
+
+    store = _answer_store(tmp_path / "a", {"0/0": 0.9, "0/1": 0.4})
+    (store.root / "best").mkdir()
+    (store.root / "best" / "reward.py").write_text("# an earlier round's best\n")
+    tie = {"seeds": [1, 2], "entries": [_entry("baseline", [0.5, 0.5]), _entry("0/0", [0.6, 0.4])]}
+    answer = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.1, "mean_return": 0.1}, tie)
+    assert answer["answer"] == "baseline" and answer["gain"] == 0.0  # a tie is not a win
+    assert "no reward beat the task reward alone" in answer["message"]
+    assert not (store.root / "best" / "reward.py").exists()  # nothing worse than no shaping is handed back
+
+    win = {"seeds": [1, 2], "entries": [_entry("baseline", [0.5, 0.5]), _entry("0/0", [0.6, 0.4]),
+                                        _entry("0/1", [0.7, 0.6])]}
+    answer = _answer(store, store.read_candidate(0, 0), None, win)
+    assert (answer["answer"], answer["round"], answer["candidate"]) == ("candidate", 0, 1)  # by mean over seeds
+    assert answer["gain"] == pytest.approx(0.15) and "+15 points" in answer["message"]
+    assert (store.root / "best" / "reward.py").read_text() == "# reward 0/1\n"
+    assert json.loads((store.root / "best" / "summary.json").read_text())["confirmation"] == win
+
+    # without confirmation: the search seed decides, against the baseline trained on it
+    store = _answer_store(tmp_path / "b", {"0/0": 0.3})
+    worse = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.86, "mean_return": 0.8}, None)
+    assert worse["answer"] == "baseline" and worse["gain"] == 0.0 and worse["success_rate"] == 0.86
+    better = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.1, "mean_return": 0.0}, None)
+    assert better["answer"] == "candidate" and better["gain"] == pytest.approx(0.2)

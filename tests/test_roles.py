@@ -17,10 +17,11 @@ from autoreward.llm.base import Completion, LLMBudgetExceeded, LLMError
 from autoreward.reward.critic import check
 from autoreward.synth import prompts
 from autoreward.synth.analyzer import Analysis, analyze, build_summary, offline_analysis
-from autoreward.synth.designer import OFFLINE_MARK, DesignContext, design, read_weights, repair
+from autoreward.synth.designer import OFFLINE_MARK, DesignContext, design, proposals, recipe_for, repair
 from autoreward.synth.extract import extract_code, extract_json
 from autoreward.synth.prompts import PROMPT_VERSION, PromptError, render
 from autoreward.synth.review import review
+from autoreward.synth.structure import changes, describe_changes, read_weights, structure_of
 
 ROOT = Path(__file__).parent.parent
 KEYROOM = "MiniHack-KeyRoom-S5-v0"
@@ -142,13 +143,34 @@ def test_offline_design_passes_the_critic(task):
     assert review(result.code, context(task), verdict.probe_stats, None).accepted
 
 
-def test_offline_candidates_differ_and_are_deterministic():
-    codes = [design(context(KEYROOM, candidate=k), None).code for k in range(5)]
-    assert len(set(codes)) == 5
-    assert design(context(KEYROOM, candidate=3), None).code == codes[3]
-    assert design(context(KEYROOM, candidate=3, seed=7), None).code != codes[3]
-    verdict = check(codes[2], KEYROOM, transitions=64)
+def test_offline_candidates_of_a_round_differ_in_structure_and_are_deterministic():
+    structures = [sorted(structure_of(design(context(KEYROOM, candidate=k), None).code)) for k in range(4)]
+    assert len({tuple(s) for s in structures}) == 4  # not just weights: components or distance kind differ
+    assert "distance: path" in structures[0]  # the recipe's first candidate measures approach along paths
+    assert {"distance: straight"} & set(structures[1] + structures[2] + structures[3])
+    assert design(context(KEYROOM, candidate=3), None).code == design(context(KEYROOM, candidate=3), None).code
+    # more candidates than structural changes: the rest rescale weights, by seed
+    many = proposals(context(KEYROOM), recipe_for(KEYROOM, card_for(KEYROOM).task(KEYROOM).goal))
+    late = len(many) + 1
+    assert design(context(KEYROOM, candidate=late, seed=7), None).code != \
+        design(context(KEYROOM, candidate=late, seed=1), None).code
+    verdict = check(design(context(KEYROOM, candidate=2), None).code, KEYROOM, transitions=64)
     assert verdict.accepted, verdict.errors
+
+
+def test_offline_refinement_skips_tried_structures_and_changes_that_hurt():
+    best = design(context(LAVA), None).code
+    recipe = recipe_for(LAVA, card_for(LAVA).task(LAVA).goal)
+    base = sorted(structure_of(best))
+    lessons = [{"changes": ["+explore"], "effect": -0.3, "text": "success fell from 30% to 0% with explore added"}]
+    ctx = context(LAVA, best_code=best, parent="0/0", tried=[base, sorted(structure_of(
+        design(context(LAVA, candidate=1), None).code))],
+                  analysis=Analysis(causes=[], unwanted=[], edits=[], text="", lessons=lessons))
+    plans = proposals(ctx, recipe)
+    shown = [p.structure(recipe) for p in plans]
+    assert base not in shown[1:] and all("explore" not in s for s in shown)
+    assert any("skipped: add explore" in note for p in plans for note in p.notes)
+    assert len({tuple(s) for s in shown}) == len(shown)
 
 
 def test_offline_design_reads_the_task():
@@ -417,3 +439,32 @@ def test_dataclasses_serialise():
     result = design(ctx, None)
     assert set(result.to_dict()) == {"prompt", "response", "code", "error"}
     assert set(review(REWARD, ctx, {}, None).to_dict()) == {"accepted", "errors", "warnings", "prompt", "response"}
+
+
+# ----- structure: what a reward pays and how it measures distance, read from its code ------------------------------
+def test_structure_is_read_from_any_reward_code():
+    llm_style = '''
+def compute_reward(prev, action, state, memory):
+    components = {}
+    components["goal"] = 1.0 if state.success else 0.0
+    memory["seen"] = 1
+    d = state.distance_to("stairs down")
+    return sum(components.values()), {**components, "near": 0.0 if d is None else -0.01 * d}
+'''
+    assert structure_of(llm_style) == ["goal", "near", "distance: straight"]  # memory keys are not components
+    returned = "def compute_reward(prev, action, state, memory):\n" \
+               "    n = state.path_to('key')\n    return 0.0, {'approach': 0.0, 'key': 0.0}\n"
+    assert structure_of(returned) == ["approach", "key", "distance: path"]
+    offline = design(context(LAVA), None).code
+    assert structure_of(offline) == [*sorted(read_weights(offline)), "distance: path"]
+    assert changes(["approach", "goal", "distance: path"], ["goal", "explore", "distance: straight"]) == \
+        ["+explore", "-approach", "distance: path -> straight"]
+    assert describe_changes(["+explore", "-approach", "distance: path -> straight"]) == \
+        "explore added, approach removed, straight distance instead of path"
+    assert describe_changes([]) == "weights only" and structure_of("def broken(:") == []
+
+
+def test_lava_crossing_first_candidate_walks_around_lava():
+    code = design(context(LAVA), None).code
+    assert 'state.path_to(spot, avoid=AVOID)' in code and 'AVOID = ("lava",)' in code
+    assert check(code, LAVA, transitions=64).accepted

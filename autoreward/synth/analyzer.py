@@ -10,7 +10,7 @@ edits, by offline rules or by an LLM, and writes the markdown the next designer 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from autoreward.llm.base import LLM
 from autoreward.synth.extract import extract_json
 from autoreward.synth.prompts import render
+from autoreward.synth.structure import describe_changes
 
 if TYPE_CHECKING:
     from autoreward.synth.designer import DesignContext
@@ -249,39 +250,97 @@ class Analysis:
     text: str
     prompt: str = ""
     response: str = ""
+    lessons: list[dict] = field(default_factory=list)  # what structural changes did to success (`lessons`)
+    comparison: list[str] = field(default_factory=list)  # the best against the baseline and earlier rounds
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def analyze(summary: dict[str, Any], ctx: DesignContext, llm: LLM | None) -> Analysis:
+# ----- comparisons: against the task reward alone, and between candidates ------------------------------------------
+def lessons(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each evaluated candidate designed from an evaluated parent: what its changes did to success.
+
+    `records` are CandidateRecord dicts; a lesson is {"candidate", "parent", "changes", "success",
+    "parent_success", "effect", "text"}, e.g. "success fell from 36% to 0% when explore removed (1/1 vs 0/1)".
+    """
+    by_name = {f"{r['round']}/{r['candidate']}": r for r in records}
+    out = []
+    for record in records:
+        parent = by_name.get(record.get("parent") or "")
+        if record.get("status") != "evaluated" or parent is None or parent.get("status") != "evaluated" or \
+                record is parent or not record.get("changes"):
+            continue
+        before, after = parent["success_rate"] or 0.0, record["success_rate"] or 0.0
+        verb = "rose" if after > before else "fell" if after < before else "stayed"
+        span = f"from {before:.0%} to {after:.0%}" if verb != "stayed" else f"at {after:.0%}"
+        name = f"{record['round']}/{record['candidate']}"
+        out.append({"candidate": name, "parent": record["parent"], "changes": list(record["changes"]),
+                    "success": after, "parent_success": before, "effect": round(after - before, 4),
+                    "text": f"success {verb} {span} with {describe_changes(record['changes'])} "
+                            f"({name} vs {record['parent']})"})
+    return out
+
+
+def compare(best: dict[str, Any], baseline: dict[str, Any] | None, round_best: dict[str, Any] | None,
+            r: int) -> list[str]:
+    """Lines that put the best candidate against the task reward alone and say whether round `r` helped."""
+    lines = []
+    name = f"{best['round']}/{best['candidate']}"
+    if baseline is not None and baseline.get("success_rate") is not None:
+        gain = (best["success_rate"] or 0.0) - baseline["success_rate"]
+        verdict = "beats" if gain > 0 else "ties with" if gain == 0 else "is worse than"
+        lines.append(f"the best reward so far ({name}, success {best['success_rate']:.0%}) {verdict} the task reward "
+                     f"alone (success {baseline['success_rate']:.0%}): {100 * gain:+.0f} points")
+    if round_best is not None and (round_best["round"], round_best["candidate"]) != (best["round"], best["candidate"]):
+        lines.append(f"round {r} made things worse: its best ({round_best['round']}/{round_best['candidate']}, "
+                     f"success {(round_best['success_rate'] or 0.0):.0%}) is below {name} "
+                     f"({best['success_rate']:.0%}); round {r + 1} starts again from {name}")
+    return lines
+
+
+def analyze(summary: dict[str, Any], ctx: DesignContext, llm: LLM | None, found: list[dict] | None = None,
+            comparison: list[str] | None = None) -> Analysis:
     """Causes, unwanted behaviour and edits for a summary, from the LLM (analyzer.txt) or the offline rules.
 
-    An LLM answer that is not the JSON asked for falls back to the rules, and the analysis says so.
+    `found` (`lessons`) and `comparison` (`compare`) are facts computed by code: both the rules and the LLM
+    see them, and the analysis carries them to the designer. An LLM answer that is not the JSON asked for
+    falls back to the rules, and the analysis says so.
     """
     from autoreward.synth.designer import format_messages, messages_for
 
+    found, comparison = list(found or []), list(comparison or [])
     shown = {k: v for k, v in summary.items() if k != "reward_code"}
     code = summary.get("reward_code") or ctx.best_code or "(the reward code is not available)"
     user = render("analyzer", task=ctx.task, task_text=ctx.task_text.strip(), code=code.strip(),
-                  summary=json.dumps(shown, indent=1, default=str))
+                  summary=json.dumps(shown, indent=1, default=str),
+                  comparison=format_comparison(comparison, found))
     messages = messages_for(user)
     prompt = format_messages(messages)
     if llm is None:
-        causes, unwanted, edits = offline_analysis(summary)
-        text = analysis_markdown(summary, causes, unwanted, edits, source="offline rules (no LLM)")
-        return Analysis(causes, unwanted, edits, text, prompt=prompt, response=_offline_answer(causes, unwanted, edits))
+        causes, unwanted, edits = offline_analysis(summary, ctx.baseline)
+        text = analysis_markdown(summary, causes, unwanted, edits, source="offline rules (no LLM)",
+                                 comparison=comparison, found=found)
+        return Analysis(causes, unwanted, edits, text, prompt=prompt,
+                        response=_offline_answer(causes, unwanted, edits), lessons=found, comparison=comparison)
     completion = llm.complete(messages, role="analyzer")
     parsed = _parse_answer(completion.text)
     if parsed is None:
-        causes, unwanted, edits = offline_analysis(summary)
+        causes, unwanted, edits = offline_analysis(summary, ctx.baseline)
         source = (f"offline rules: the analyzer's answer ({completion.model}) was not the JSON asked for "
                   "(analysis unparseable)")
     else:
         causes, unwanted, edits = parsed
         source = f"LLM analyzer ({completion.model})"
-    text = analysis_markdown(summary, causes, unwanted, edits, source=source)
-    return Analysis(causes, unwanted, edits, text, prompt=prompt, response=completion.text)
+    text = analysis_markdown(summary, causes, unwanted, edits, source=source, comparison=comparison, found=found)
+    return Analysis(causes, unwanted, edits, text, prompt=prompt, response=completion.text, lessons=found,
+                    comparison=comparison)
+
+
+def format_comparison(comparison: list[str], found: list[dict]) -> str:
+    """The comparison lines and lessons as the prompt text of analyzer.txt and designer_refine.txt."""
+    lines = [f"- {line}" for line in comparison] + [f"- {lesson['text']}" for lesson in found]
+    return "\n".join(lines) if lines else "- (nothing to compare yet)"
 
 
 def _parse_answer(text: str) -> tuple[list[str], list[str], list[dict]] | None:
@@ -313,8 +372,12 @@ def _cause_kind(cause: str) -> str:
     return text if text in ("stuck", "timeout") else "other"
 
 
-def offline_analysis(summary: dict[str, Any]) -> tuple[list[str], list[str], list[dict]]:
-    """The rules: failure causes, what the reward encourages that the task does not want, and edits."""
+def offline_analysis(summary: dict[str, Any], baseline: dict[str, Any] | None = None
+                     ) -> tuple[list[str], list[str], list[dict]]:
+    """The rules: failure causes, what the reward encourages that the task does not want, and edits.
+
+    With the baseline's figures (the task reward alone), a reward that does worse than no shaping is told so
+    and its shaping is weakened."""
     causes: list[str] = []
     unwanted: list[str] = []
     edits: list[dict] = []
@@ -361,6 +424,14 @@ def offline_analysis(summary: dict[str, Any]) -> tuple[list[str], list[str], lis
         edits.append({"op": "add", "component": "explore", "weight": 0.02,
                       "reason": "no success at all: strengthen exploration"})
 
+    base = (baseline or {}).get("success_rate")
+    if base is not None and success is not None and success < base:
+        causes.append(f"the shaping does worse than the task reward alone ({success:.0%} against {base:.0%}): "
+                      "it leads the policy away from what the sparse reward finds")
+        for name in ("approach", "explore"):
+            if name in components:
+                edits.append({"op": "scale", "component": name, "factor": 0.5,
+                              "reason": "below the task reward alone: weaken the shaping"})
     dominant = summary.get("dominant_component")
     if dominant and dominant["component"] not in PROTECTED and (success is None or success < 0.9):
         share = dominant["share"]
@@ -409,15 +480,18 @@ def _merge(edits: list[dict]) -> list[dict]:
 
 
 def analysis_markdown(summary: dict[str, Any], causes: list[str], unwanted: list[str], edits: list[dict],
-                      source: str) -> str:
+                      source: str, comparison: list[str] | None = None, found: list[dict] | None = None) -> str:
     """The analysis as the markdown the next designer reads (analysis.md)."""
     lines = [f"Source: {source}.", "", "## Outcome",
              f"- Evaluation: {format_evaluation(summary)}"]
+    lines += [f"- {line[0].upper()}{line[1:]}" for line in comparison or []]
     training = summary.get("training")
     if training:
         lines.append(f"- Training: success rate {_fmt(training['success_rate_final'])} at the end of "
                      f"{training['steps']} steps (best {_fmt(training['success_rate_max'])})")
     lines += [f"- Flag: {flag}" for flag in summary.get("flags", [])]
+    if found:
+        lines += ["", "## What the structural changes did", *(f"- {lesson['text']}" for lesson in found)]
     lines += ["", "## Causes of failure", *([f"- {c}" for c in causes] or ["- none found"])]
     lines += ["", "## Unwanted behaviour", *([f"- {u}" for u in unwanted] or ["- none found"])]
     lines += ["", "## Edits for the next reward"]

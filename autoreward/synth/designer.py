@@ -10,16 +10,17 @@ reads back from the best code (as an LLM would read the code) and adjusts from t
 
 from __future__ import annotations
 
-import ast
 import math
 import random
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autoreward.llm.base import LLM
 from autoreward.synth.extract import extract_code
 from autoreward.synth.prompts import load_template, render
+from autoreward.synth.structure import STRAIGHT, changes, describe_changes, read_weights, structure_of
 
 if TYPE_CHECKING:
     from autoreward.synth.analyzer import Analysis
@@ -40,6 +41,9 @@ class DesignContext:
     best_code: str | None = None  # refinement: the best reward so far ...
     best_summary: dict | None = None  # ... its code-built summary (analyzer.build_summary) ...
     analysis: Analysis | None = None  # ... and the analysis of its run
+    parent: str | None = None  # "R/K" of the best code
+    tried: list[list[str]] = field(default_factory=list)  # structures trained in earlier rounds (synth.structure)
+    baseline: dict | None = None  # the task reward alone: {"success_rate", "mean_return"}, same seed and budget
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -88,13 +92,15 @@ def _design_prompt(ctx: DesignContext) -> tuple[list[dict[str, str]], str]:
     """The rendered request for a first-round design, or for a refinement when there is a best code."""
     if ctx.best_code is None:
         return messages_for(render("designer", card=ctx.card_text.strip(), variation=variation_text(ctx))), "designer"
-    from autoreward.synth.analyzer import format_component_stats, format_evaluation
+    from autoreward.synth.analyzer import format_comparison, format_component_stats, format_evaluation
 
     summary = ctx.best_summary or {}
     analysis = ctx.analysis.text.strip() if ctx.analysis is not None else "(no analysis)"
+    comparison = format_comparison(ctx.analysis.comparison, ctx.analysis.lessons) if ctx.analysis is not None \
+        else "- (nothing to compare yet)"
     user = render("designer_refine", card=ctx.card_text.strip(), best_code=ctx.best_code.strip(),
                   best_stats=format_component_stats(summary), best_eval=format_evaluation(summary),
-                  analysis=analysis, variation=variation_text(ctx))
+                  comparison=comparison, analysis=analysis, variation=variation_text(ctx))
     return messages_for(user), "designer"
 
 
@@ -111,22 +117,112 @@ def design(ctx: DesignContext, llm: LLM | None) -> Design:
     if llm is not None:
         return _ask(llm, messages, role)
     recipe = recipe_for(ctx.task, ctx.task_text)
-    notes: list[str] = []
+    plans = proposals(ctx, recipe)
+    if ctx.candidate < len(plans):
+        plan = plans[ctx.candidate]
+    else:  # more candidates than structural changes: rescale the weights of the first proposal
+        weights, varied = vary(plans[0].weights, recipe, ctx.candidate, ctx.seed)
+        plan = Plan(weights, plans[0].distance, [*plans[0].notes, "no structural change left to try", *varied])
+    code = compose(recipe, plan.weights, plan.distance)
+    return Design(prompt=format_messages(messages), response=_offline_response(recipe, plan.weights, plan.notes, code),
+                  code=code)
+
+
+@dataclass
+class Plan:
+    """One offline candidate before it is written: its weights (their keys are its components), distance kind."""
+
+    weights: dict[str, float]
+    distance: str  # "path" | "straight" (how approach measures distance)
+    notes: list[str]
+
+    def structure(self, recipe: Recipe) -> list[str]:
+        return sorted(structure_of(compose(recipe, self.weights, self.distance)))
+
+
+def proposals(ctx: DesignContext, recipe: Recipe) -> list[Plan]:
+    """The round's candidates in order: the base design (the recipe's, or the best code with the analysis'
+    edits), then one structural change each (from `toggles`), skipping structures trained in earlier rounds
+    and changes that an earlier round showed to lower success."""
     if ctx.best_code is None:
-        weights = default_weights(recipe)
+        parent = Plan(default_weights(recipe), "path", ["the recipe's design: approach by path distance"
+                                                        if recipe.has_targets else "the recipe's design"])
+        first = parent
     else:
         weights = read_weights(ctx.best_code)
+        notes = [f"refined from {ctx.parent or 'the best reward so far'}"]
         if weights is None:
             weights = default_weights(recipe)
             notes.append("the best code has no readable WEIGHTS dict: started again from the recipe's weights")
+        weights = {k: v for k, v in weights.items() if k in _KNOWN_COMPONENTS}
+        distance = "straight" if STRAIGHT in structure_of(ctx.best_code) else "path"
+        parent = Plan(weights, distance, list(notes))
         edits = ctx.analysis.edits if ctx.analysis is not None else []
-        weights, applied = apply_edits(weights, edits, recipe)
-        notes += applied or ["the analysis asked for no edit the rules can make: kept the weights"]
-    weights, varied = vary(weights, recipe, ctx.candidate, ctx.seed)
-    notes += varied
-    code = compose(recipe, weights)
-    return Design(prompt=format_messages(messages), response=_offline_response(recipe, weights, notes, code),
-                  code=code)
+        edited, applied = apply_edits(weights, edits, recipe)
+        first = Plan(edited, distance, notes + (applied or ["the analysis asked for no edit the rules can make"]))
+    tried = [sorted(t) for t in ctx.tried]  # structures compare as sorted lists
+    hurt = _hurtful_changes(ctx)
+    plans = [first]
+    if ctx.best_code is not None and first.weights == parent.weights:
+        plans = []  # the edits changed nothing: every slot goes to a structural change
+    seen = [p.structure(recipe) for p in plans]
+    skipped: list[str] = []
+    parent_structure = parent.structure(recipe)
+    for label, change in toggles(recipe, parent):
+        plan = change(parent)
+        structure = plan.structure(recipe)
+        delta = changes(parent_structure, structure)
+        if not delta or structure in seen:
+            continue
+        if structure in tried:
+            continue
+        bad = [d for d in delta if d in hurt]
+        if bad:
+            skipped.append(f"skipped: {label} ({hurt[bad[0]]})")
+            continue
+        plan.notes.append(f"structural change from {ctx.parent or 'the recipe'}: {describe_changes(delta)}")
+        plans.append(plan)
+        seen.append(structure)
+    plans = plans or [first]
+    for plan in plans:  # every candidate of the round says what the lessons ruled out
+        plan.notes += skipped
+    return plans
+
+
+def _hurtful_changes(ctx: DesignContext) -> dict[str, str]:
+    """Changes that lowered success when an earlier candidate made them alone (from the analysis' lessons)."""
+    lessons = ctx.analysis.lessons if ctx.analysis is not None else []
+    return {lesson["changes"][0]: lesson["text"] for lesson in lessons
+            if len(lesson.get("changes", [])) == 1 and lesson.get("effect", 0.0) < 0}
+
+
+def toggles(recipe: Recipe, parent: Plan) -> list[tuple[str, Callable[[Plan], Plan]]]:
+    """The structural changes worth trying for this task, most relevant first (read from the task text)."""
+    def flip(name: str) -> tuple[str, Callable[[Plan], Plan]]:
+        def apply(plan: Plan) -> Plan:
+            weights = dict(plan.weights)
+            if name in weights:
+                del weights[name]
+            else:
+                weights[name] = _ADDABLE[name]
+            return Plan(weights, plan.distance, [])
+        return (f"{'remove' if name in parent.weights else 'add'} {name}", apply)
+
+    def distance(plan: Plan) -> Plan:
+        return Plan(dict(plan.weights), "straight" if plan.distance == "path" else "path", [])
+
+    out: list[tuple[str, Callable[[Plan], Plan]]] = []
+    if recipe.has_targets:
+        if "approach" in parent.weights:
+            out.append((f"approach by {'straight' if parent.distance == 'path' else 'path'} distance", distance))
+        out.append(flip("approach"))
+    out.insert(0 if recipe.explore else len(out), flip("explore"))
+    if recipe.hazards:
+        out.append(flip("death"))
+    if {"monster", "trap"} & set(recipe.hazards):
+        out.append(flip("hp"))
+    out.append(flip("dither"))
+    return out
 
 
 def repair(ctx: DesignContext, code: str, errors: list[str], llm: LLM | None) -> Design:
@@ -139,7 +235,8 @@ def repair(ctx: DesignContext, code: str, errors: list[str], llm: LLM | None) ->
         return _ask(llm, messages, "repair")
     recipe = recipe_for(ctx.task, ctx.task_text)
     known = {k: v for k, v in (read_weights(code) or {}).items() if k in _KNOWN_COMPONENTS}
-    regenerated = compose(recipe, {**default_weights(recipe), **known})  # the code's numbers where it has them
+    distance = "straight" if STRAIGHT in structure_of(code) else "path"
+    regenerated = compose(recipe, {**default_weights(recipe), **known}, distance)  # the code's numbers and kind
     minimal = compose(recipe.minimal(), default_weights(recipe.minimal()))
     error = None
     if _normalise(code) == _normalise(minimal):
@@ -313,25 +410,6 @@ def vary(weights: dict[str, float], recipe: Recipe, candidate: int, seed: int) -
 
 
 # ----- reading and editing weights -------------------------------------------------------------------------------
-def read_weights(code: str) -> dict[str, float] | None:
-    """The top-level `WEIGHTS = {...}` of reward code (numbers by component name), or None when absent."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "WEIGHTS" for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except (ValueError, SyntaxError, TypeError):
-                return None
-            if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (int, float)) and
-                                               not isinstance(v, bool) for k, v in value.items()):
-                return {k: float(v) for k, v in value.items()}
-            return None
-    return None
-
-
 def apply_edits(weights: dict[str, float], edits: list[dict], recipe: Recipe) -> tuple[dict[str, float], list[str]]:
     """Apply the analysis' edits that rules can make (scale, drop, add, set); say what was done and skipped."""
     notes = [f"ignored component {name!r}: the offline designer has no recipe for it"
@@ -379,12 +457,12 @@ def _number(value: Any, default: float) -> float:
 _HEADER = '''"""Reward for {task}, composed by autoreward's offline designer (rule-based, no LLM).
 
 Phases, in order: {phases}.
-Potential-based: "approach" pays the change of minus the move distance to the current phase's target, and
-each milestone is paid once, when its phase completes, so walking back and forth earns nothing.
+Potential-based: "approach" pays the change of minus the {distance_words} to the current phase's target,
+and each milestone is paid once, when its phase completes, so walking back and forth earns nothing.
 """
 
 WEIGHTS = {weights}
-FAR = 20  # move distance assumed while a target has not been seen
+FAR = {far}  # moves assumed while a target has not been seen{far_note}
 # One row per phase: (component paid when it completes, map name of its target, how completion shows, item words)
 PHASES = (
 {phase_rows}
@@ -404,7 +482,7 @@ def remember_targets(state, memory):
 _APPROACH = '''
 
 def approach_potential(state, memory):
-    """Minus the move distance to the current phase's target (unseen: the last known earlier one; else FAR)."""
+    """Minus the {distance_words} to the current phase's target (unseen: the last known earlier one; else FAR)."""
     phase = memory["phase"]
     if not PHASES[phase][1]:
         return 0.0
@@ -415,8 +493,17 @@ def approach_potential(state, memory):
             break
     if spot is None:
         return -WEIGHTS["approach"] * FAR
-    return -WEIGHTS["approach"] * min(state.distance(state.pos, spot), FAR)
+{measure}
+    return -WEIGHTS["approach"] * min(moves, FAR)
 '''
+_MEASURE = {
+    "straight": "    moves = state.distance(state.pos, spot)",
+    "path": ("    moves = state.path_to(spot, avoid=AVOID)  # along known cells, around walls and AVOID\n"
+             "    if moves is None:  # no known way there yet\n"
+             "        moves = FAR"),
+}
+_DISTANCE_WORDS = {"straight": "straight-line move distance",
+                   "path": "number of moves along known cells (around walls and hazards)"}
 
 _DONE_HEAD = '''
 
@@ -442,21 +529,35 @@ _DONE_TAIL = '''
 '''
 
 
-def compose(recipe: Recipe, weights: dict[str, float]) -> str:
-    """The reward file for a recipe and its weights (only the sections of the components in `weights`)."""
+def avoided(recipe: Recipe) -> tuple[str, ...]:
+    """What path distance walks around: the deadly hazards of the task (water is the way across a bridge task)."""
+    return tuple(h for h in ("lava", "water", "trap") if h in recipe.hazards and not (h == "water" and recipe.bridge))
+
+
+def compose(recipe: Recipe, weights: dict[str, float], distance: str = "path") -> str:
+    """The reward file for a recipe, its weights (only the sections of the components in `weights`) and the
+    distance the approach term measures ("path": moves along known cells avoiding hazards, or "straight")."""
+    if distance not in _MEASURE:
+        raise ValueError(f"distance must be one of {', '.join(_MEASURE)}, got {distance!r}")
     weights = {k: _round(float(v)) for k, v in weights.items() if k in _KNOWN_COMPONENTS}
     weights.setdefault("goal", 1.0)
     if not recipe.has_targets:
         weights.pop("approach", None)
     rows = "\n".join(f"    {(p.component, p.target, p.test, p.words)!r},".replace("'", '"') for p in recipe.phases)
     phases = "; ".join(f"{p.component}: {p.describe()}" for p in recipe.phases)
-    parts = [_HEADER.format(task=recipe.task, phases=phases, weights=_dict_literal(weights), phase_rows=rows)]
+    path = distance == "path"
+    parts = [_HEADER.format(task=recipe.task, phases=phases, weights=_dict_literal(weights), phase_rows=rows,
+                            distance_words=_DISTANCE_WORDS[distance], far=60 if path else 20,
+                            far_note=", or has no known way to it" if path else "")]
+    if path and "approach" in weights:
+        avoid = repr(avoided(recipe)).replace("'", '"')
+        parts.append(f"AVOID = {avoid}  # path distance walks around these\n")
     if recipe.command_words and "command" in weights:
         words = repr(recipe.command_words).replace("'", '"')
         parts.append(f"COMMAND_WORDS = {words}  # the question asked when the command starts\n")
     parts.append(_TARGETS)
     if "approach" in weights:
-        parts.append(_APPROACH)
+        parts.append(_APPROACH.format(distance_words=_DISTANCE_WORDS[distance], measure=_MEASURE[distance]))
     tests = sorted({p.test for p in recipe.phases[:-1]})
     parts.append(_DONE_HEAD + "".join(_DONE_TESTS[t] for t in tests if t in _DONE_TESTS) + _DONE_TAIL)
     parts.append(_compute(recipe, weights))

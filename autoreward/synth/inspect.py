@@ -24,7 +24,10 @@ def run_overview(root: str | Path) -> dict[str, Any]:
         "dir": str(store.root), "status": run.get("status"), "config": run.get("config"),
         "started": run.get("started"), "ended": run.get("ended"),
         "candidates": [asdict(c) for c in store.candidates()],
-        "best": None if best is None else {k: best[k] for k in ("round", "candidate", "success_rate", "mean_return")},
+        "best": None if best is None else {k: best.get(k) for k in ("answer", "round", "candidate", "success_rate",
+                                                                   "mean_return", "baseline", "gain", "message")},
+        "baseline": _json(store.root / "baseline.json"),
+        "confirmation": _json(store.root / "confirm" / "summary.json"),
         "llm": {"calls": sum(1 for c in calls if not c.get("cached")),
                 "cached": sum(1 for c in calls if c.get("cached")),
                 "cost": round(sum(float(c.get("cost") or 0.0) for c in calls), 6)},
@@ -67,6 +70,10 @@ def parse_candidate(text: str) -> tuple[int, int]:
     except ValueError:
         raise UsageError(f"a candidate is written ROUND/CANDIDATE, e.g. 0/1 (got {text!r})") from None
     return r, k
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _text(path: Path) -> str | None:

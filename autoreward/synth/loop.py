@@ -27,11 +27,13 @@ from autoreward.io import write_json_atomic
 from autoreward.llm.base import LLM, LLMAuthError, LLMBudgetExceeded, LLMError
 from autoreward.llm.client import make_llm
 from autoreward.reward.critic import Verdict, check
-from autoreward.synth.analyzer import Analysis, analyze, build_summary
+from autoreward.synth.analyzer import Analysis, analyze, build_summary, compare, lessons
+from autoreward.synth.baseline import MESSAGE_NONE_BEAT, NAME, run_baseline
 from autoreward.synth.designer import Design, DesignContext, design, repair
 from autoreward.synth.executor import Executor, LocalExecutor, default_workers, train_and_evaluate
 from autoreward.synth.review import review
 from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
+from autoreward.synth.structure import changes, structure_of
 
 Events = Callable[[str, dict[str, Any]], None]  # (event name, data): the CLI turns these into progress
 
@@ -74,22 +76,35 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
     try:
         best: CandidateRecord | None = None
         analysis: Analysis | None = None
+        baseline = _start_baseline(store, config, pool, emit)
         for r in range(config.rounds):
+            tried = [c.structure for c in store.candidates() if c.round < r and c.status in ("evaluated", "failed")]
             context = dict(task=config.task, task_text=task_text, card_text=card_text, round=r,
                            best_code=_read(store, best, "reward.py"), best_summary=_best_summary(store, best),
-                           analysis=analysis)
+                           analysis=analysis, parent=None if best is None else best.name, tried=tried,
+                           baseline=baseline.figures)
             emit("round", {"round": r, "rounds": config.rounds})
-            records = _run_round(store, config, context, llm, pool, emit)
+            records = _run_round(store, config, context, llm, pool, emit, baseline)
+            round_best = _select(records)
             best = _select([*([best] if best else []), *records])  # on a tie the earlier best stays
             if best is not None:
                 summary = _best_summary(store, best) or {}
                 store.save_best(best, summary)
-                analysis = _analyse_round(store, r, best, summary, context, llm)
+                comparison = compare(asdict(best), baseline.figures, None if round_best is None else asdict(round_best),
+                                     r)
+                found = lessons([asdict(c) for c in store.candidates()])
+                analysis = _analyse_round(store, r, best, summary, {**context, "baseline": baseline.figures}, llm,
+                                          found, comparison)
             write_json_atomic(store.round_dir(r) / "summary.json", {
-                "round": r, "candidates": [asdict(c) for c in records],
+                "round": r, "candidates": [asdict(c) for c in records], "baseline": baseline.figures,
                 "best": None if best is None else {"round": best.round, "candidate": best.candidate,
-                                                   "success_rate": best.success_rate}})
-            emit("round_done", {"round": r, "best": None if best is None else asdict(best)})
+                                                   "success_rate": best.success_rate, "gain": best.gain}})
+            emit("round_done", {"round": r, "best": None if best is None else asdict(best),
+                                "baseline": baseline.figures})
+        baseline.wait(store, emit)
+        confirmation = _confirm(store, config, pool, emit) if config.confirm_seeds > 0 else None
+        answer = _answer(store, best, baseline.figures, confirmation)
+        emit("answer", answer)
         status = "finished"
     except LLMAuthError as exc:
         status = "stopped"
@@ -113,8 +128,11 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
 
 
 def _run_round(store: RunStore, config: IterateConfig, context: dict[str, Any], llm: LLM | None,
-               pool: Executor, emit: Events) -> list[CandidateRecord]:
-    """Design and check every candidate of the round, train the accepted ones in parallel, record all."""
+               pool: Executor, emit: Events, baseline: _Baseline) -> list[CandidateRecord]:
+    """Design and check every candidate of the round, train the accepted ones in parallel, record all.
+
+    The round ends when its trainings and the baseline's have finished, so that each record's gain over the
+    baseline is known before the analysis reads it."""
     r = context["round"]
     records = [store.read_candidate(r, k) for k in range(config.candidates)]
     running: dict[Future, CandidateRecord] = {}
@@ -127,6 +145,7 @@ def _run_round(store: RunStore, config: IterateConfig, context: dict[str, Any], 
             ctx = DesignContext(candidate=record.candidate, seed=config.seed * 1000 + r * 100 + record.candidate,
                                 **context)
             _design_and_check(store, config, ctx, record, llm, emit)
+            _record_structure(store, record, records)
         if record.status == "accepted" and _reuse_twin(store, record):
             emit("candidate", {"round": r, "candidate": record.candidate, "stage": record.status,
                                "record": asdict(record)})
@@ -140,15 +159,42 @@ def _run_round(store: RunStore, config: IterateConfig, context: dict[str, Any], 
     pending = set(running)
     while pending:
         done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+        baseline.poll(store, emit)
         for future in done:
             record = running[future]
-            _record_training(store, record, future)
+            _record_training(store, record, future, baseline.figures)
             emit("candidate", {"round": r, "candidate": record.candidate, "stage": record.status,
                                "record": asdict(record)})
         for future in pending:
             emit("training", {"round": r, "candidate": running[future].candidate, "steps": config.steps,
                               **_training_progress(store.candidate_dir(r, running[future].candidate))})
+    baseline.wait(store, emit)
+    for record in records:  # those that finished before the baseline did
+        if record.status == "evaluated" and record.gain != _gain(record, baseline.figures):
+            record.gain = _gain(record, baseline.figures)
+            store.write_candidate(record)
     return records
+
+
+def _gain(record: CandidateRecord, baseline: dict[str, Any] | None) -> float | None:
+    """Success above the task reward alone (same seed and budget); None while the baseline is not known."""
+    if baseline is None or record.success_rate is None:
+        return None
+    return round(record.success_rate - baseline["success_rate"], 4)
+
+
+def _record_structure(store: RunStore, record: CandidateRecord, siblings: list[CandidateRecord]) -> None:
+    """Its structure, and how that differs from its parent's: the best so far, or in round 0 candidate 0/0
+    (the other first-round candidates are read as variations of it)."""
+    folder = store.candidate_dir(record.round, record.candidate)
+    if not (folder / "reward.py").is_file():
+        return
+    record.structure = structure_of((folder / "reward.py").read_text(encoding="utf-8"))
+    if record.parent is None and record.round == 0 and record.candidate > 0:
+        record.parent = "0/0"
+    parent = next((c for c in [*store.candidates(), *siblings] if c.name == record.parent and c.structure), None)
+    record.changes = changes(parent.structure, record.structure) if parent is not None else []
+    store.write_candidate(record)
 
 
 def _design_and_check(store: RunStore, config: IterateConfig, ctx: DesignContext, record: CandidateRecord,
@@ -160,6 +206,7 @@ def _design_and_check(store: RunStore, config: IterateConfig, ctx: DesignContext
     errors: list[str] = []
     verdict: Verdict | None = None
     calls_before, cost_before = store.llm_totals()
+    record.parent = ctx.parent
     for attempt in range(config.repairs + 1):
         stage = "designing" if attempt == 0 else f"repair {attempt}"
         emit("candidate", {"round": ctx.round, "candidate": ctx.candidate, "stage": stage})
@@ -217,7 +264,8 @@ def _design_and_check(store: RunStore, config: IterateConfig, ctx: DesignContext
                            "record": asdict(record)})
 
 
-def _record_training(store: RunStore, record: CandidateRecord, future: Future) -> None:
+def _record_training(store: RunStore, record: CandidateRecord, future: Future,
+                     baseline: dict[str, Any] | None = None) -> None:
     try:
         figures = future.result()
     except Exception as exc:  # noqa: BLE001 - a crashed worker: the candidate failed, the run goes on
@@ -229,6 +277,7 @@ def _record_training(store: RunStore, record: CandidateRecord, future: Future) -
         else:
             record.status = "evaluated"
             record.success_rate, record.mean_return = figures["success_rate"], figures["mean_return"]
+            record.gain = _gain(record, baseline)
     store.write_candidate(record)
 
 
@@ -257,6 +306,147 @@ def _reuse_twin(store: RunStore, record: CandidateRecord) -> bool:
     return False
 
 
+class _Baseline:
+    """The task reward alone on the run's seed and budget: trained beside round 0 (or read from the run or the
+    shared cache), waited for before round 0's analysis; `figures` is None until then."""
+
+    def __init__(self, figures: dict[str, Any] | None = None, future: Future | None = None) -> None:
+        self.figures, self.future = figures, future
+
+    def poll(self, store: RunStore, emit: Events) -> None:
+        """Take the figures if the training has finished, without waiting."""
+        if self.future is not None and self.future.done():
+            self.wait(store, emit)
+
+    def wait(self, store: RunStore, emit: Events) -> None:
+        if self.future is None:
+            return
+        figures = self.future.result()  # a baseline that cannot be trained stops the run (saved, resumable)
+        self.future = None
+        self.figures = {k: figures.get(k) for k in ("success_rate", "mean_return", "steps", "train_seconds", "sps",
+                                                    "cached", "dir")}
+        write_json_atomic(store.root / "baseline.json", self.figures)
+        emit("baseline", self.figures)
+
+
+def _start_baseline(store: RunStore, config: IterateConfig, pool: Executor, emit: Events) -> _Baseline:
+    path = store.root / "baseline.json"
+    if path.is_file():
+        figures = json.loads(path.read_text(encoding="utf-8"))
+        emit("baseline", figures)
+        return _Baseline(figures)
+    emit("baseline", {"stage": "training", "steps": config.steps})
+    return _Baseline(future=pool.submit(run_baseline, config.task, config.steps, config.seed, config.train_envs,
+                                        config.eval_episodes, config.device, config.baseline_cache))
+
+
+def _top_candidates(store: RunStore, n: int) -> list[CandidateRecord]:
+    """The n best evaluated candidates (rank_key), each reward once (a reused twin is its original)."""
+    evaluated = [c for c in store.candidates() if c.status == "evaluated" and not c.duplicate_of]
+    return sorted(evaluated, key=CandidateRecord.rank_key, reverse=True)[:n]
+
+
+def _confirm(store: RunStore, config: IterateConfig, pool: Executor, emit: Events) -> dict[str, Any]:
+    """Retrain the top candidates and the baseline on fresh seeds; each finished training is kept (resumable).
+
+    Returns {"seeds", "entries": [{"name", "round", "candidate", "per_seed", "mean_success", "mean_return"}]},
+    the baseline first."""
+    seeds = config.seeds_to_confirm
+    top = _top_candidates(store, config.confirm_top)
+    entries = [{"name": NAME, "round": None, "candidate": None}] + [
+        {"name": c.name, "round": c.round, "candidate": c.candidate} for c in top]
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    running: dict[Future, tuple[str, int, Path]] = {}
+    for entry in entries:
+        for seed in seeds:
+            folder = store.root / "confirm" / entry["name"].replace("/", "-") / f"seed-{seed}"
+            if (folder / "result.json").is_file():
+                results[(entry["name"], seed)] = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+                continue
+            if entry["name"] == NAME:
+                future = pool.submit(run_baseline, config.task, config.steps, seed, config.train_envs,
+                                     config.eval_episodes, config.device, config.baseline_cache)
+            else:
+                reward = store.candidate_dir(entry["round"], entry["candidate"]) / "reward.py"
+                future = pool.submit(train_and_evaluate, config.task, str(reward), str(folder), config.steps, seed,
+                                     config.train_envs, config.device, config.eval_episodes)
+            running[future] = (entry["name"], seed, folder)
+    total = len(results) + len(running)
+    emit("confirm", {"seeds": seeds, "entries": [e["name"] for e in entries], "done": len(results), "total": total})
+    pending = set(running)
+    while pending:
+        done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+        for future in done:
+            name, seed, folder = running[future]
+            results[(name, seed)] = result = _confirmation_result(name, seed, future)
+            write_json_atomic(folder / "result.json", result)
+            emit("confirmed", {"name": name, "seed": seed, "done": len(results), "total": total, **result})
+    for entry in entries:
+        per_seed = [results[(entry["name"], seed)] for seed in seeds]
+        entry["per_seed"] = per_seed
+        entry["mean_success"] = round(sum(p["success_rate"] for p in per_seed) / len(per_seed), 4)
+        entry["mean_return"] = round(sum(p["mean_return"] for p in per_seed) / len(per_seed), 4)
+    confirmation = {"seeds": seeds, "steps": config.steps, "eval_episodes": config.eval_episodes, "entries": entries}
+    write_json_atomic(store.root / "confirm" / "summary.json", confirmation)
+    return confirmation
+
+
+def _confirmation_result(name: str, seed: int, future: Future) -> dict[str, Any]:
+    """One confirmation training's figures; a candidate whose training crashed or stopped counts as 0 success."""
+    try:
+        figures = future.result()
+    except Exception as exc:
+        if name == NAME:
+            raise  # the baseline is the bar: without it nothing can be confirmed
+        return {"seed": seed, "success_rate": 0.0, "mean_return": 0.0, "error": f"{type(exc).__name__}: {exc}"}
+    if figures.get("stopped_reason") or figures.get("success_rate") is None:
+        return {"seed": seed, "success_rate": 0.0, "mean_return": 0.0,
+                "error": f"training stopped: {figures.get('stopped_reason') or 'no evaluation'}"}
+    return {"seed": seed, "success_rate": figures["success_rate"], "mean_return": figures["mean_return"],
+            "steps": figures.get("steps")}
+
+
+def _answer(store: RunStore, best: CandidateRecord | None, baseline: dict[str, Any] | None,
+            confirmation: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's answer: the best reward only when it beats the task reward alone (over the confirmation seeds
+    when there are any, else on the run's seed); a tie goes to the baseline. Written to best/summary.json."""
+    if confirmation is not None:
+        entries = confirmation["entries"]
+        chosen = max(entries, key=lambda e: (e["mean_success"], e["mean_return"]))  # the first (baseline) on ties
+        base = {"success_rate": entries[0]["mean_success"], "mean_return": entries[0]["mean_return"]}
+        success, mean_return = chosen["mean_success"], chosen["mean_return"]
+        record = None if chosen["name"] == NAME else store.read_candidate(chosen["round"], chosen["candidate"])
+        where = f" over seeds {', '.join(map(str, confirmation['seeds']))}"
+    else:
+        base = {"success_rate": (baseline or {}).get("success_rate") or 0.0,
+                "mean_return": (baseline or {}).get("mean_return") or 0.0}
+        beats = best is not None and best.rank_key()[:2] > (base["success_rate"], base["mean_return"])
+        record = best if beats else None
+        success = record.success_rate if record else base["success_rate"]
+        mean_return = record.mean_return if record else base["mean_return"]
+        where = f" on seed {store.config().seed}"
+    gain = round((success or 0.0) - base["success_rate"], 4)
+    folder = store.root / "best"
+    folder.mkdir(exist_ok=True)
+    if record is not None:
+        store.save_best(record, _best_summary(store, record) or {})
+        message = (f"reward {record.name} beats the task reward alone: success {success:.0%} against "
+                   f"{base['success_rate']:.0%} ({100 * gain:+.0f} points){where}")
+    else:
+        (folder / "reward.py").unlink(missing_ok=True)  # never hand back a reward that did not beat no reward
+        runner_up = "" if best is None else f"; the best reward, {best.name}, reached {best.success_rate:.0%} on " \
+                                              "its search seed"
+        message = f"{MESSAGE_NONE_BEAT}: it reached {base['success_rate']:.0%}{where}{runner_up}"
+    answer = {"answer": "candidate" if record else "baseline",
+              "round": record.round if record else None, "candidate": record.candidate if record else None,
+              "success_rate": success, "mean_return": mean_return, "baseline": base, "gain": gain,
+              "message": message, "confirmation": confirmation, "steps": store.config().steps,
+              "reward": str(folder / "reward.py") if record else None,
+              "summary": (_best_summary(store, record) or {}) if record else {}}
+    write_json_atomic(folder / "summary.json", answer)
+    return answer
+
+
 def _select(records: list[CandidateRecord]) -> CandidateRecord | None:
     """The best evaluated candidate (CandidateRecord.rank_key); the first one listed wins a tie."""
     evaluated = [c for c in records if c.status == "evaluated"]
@@ -264,14 +454,15 @@ def _select(records: list[CandidateRecord]) -> CandidateRecord | None:
 
 
 def _analyse_round(store: RunStore, r: int, best: CandidateRecord, summary: dict[str, Any],
-                   context: dict[str, Any], llm: LLM | None) -> Analysis | None:
+                   context: dict[str, Any], llm: LLM | None, found: list[dict], comparison: list[str]
+                   ) -> Analysis | None:
     """The analysis of the best candidate so far, which the next round's designer reads (analysis.md)."""
     path = store.round_dir(r) / "analysis.json"
     if path.is_file():  # resumed after the analysis was written
         return Analysis(**json.loads(path.read_text(encoding="utf-8")))
     ctx = DesignContext(candidate=best.candidate, seed=0, **{**context, "round": r})
     try:
-        analysis = analyze(summary, ctx, llm)
+        analysis = analyze(summary, ctx, llm, found, comparison)
     except (LLMBudgetExceeded, LLMAuthError):
         raise
     except LLMError as exc:

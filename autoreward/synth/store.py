@@ -45,10 +45,24 @@ class IterateConfig:
     workers: int = 0  # trainings at once: 0 = min(candidates, CPU cores)
     train_envs: int = DEFAULT_ENVS
     probe_transitions: int = 256
+    confirm_seeds: int = 3  # the top candidates and the baseline are retrained on this many fresh seeds (0: off)
+    confirm_top: int = 2  # how many of the best candidates are confirmed
+    confirm_seed_list: list[int] = field(default_factory=list)  # those seeds; empty: seed+1 .. seed+confirm_seeds
+    baselines: str | None = None  # cache of task-reward-alone trainings shared by runs; None: <out>/baselines
     max_llm_calls: int | None = None
     max_llm_cost: float | None = None  # USD
     llm_api_base: str | None = None
     llm_timeout_s: float = 60.0
+
+    @property
+    def seeds_to_confirm(self) -> list[int]:
+        if self.confirm_seed_list:
+            return list(self.confirm_seed_list)
+        return [self.seed + 1 + i for i in range(self.confirm_seeds)]
+
+    @property
+    def baseline_cache(self) -> str:
+        return self.baselines or str(Path(self.out) / "baselines")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IterateConfig:
@@ -74,6 +88,14 @@ class CandidateRecord:
     llm_calls: int = 0  # LLM calls made to design, repair and review it (cache hits not counted)
     llm_cost: float = 0.0  # USD
     warnings: list[str] = field(default_factory=list)
+    parent: str | None = None  # "R/K": the candidate this one was designed from (None: from the task alone)
+    structure: list[str] = field(default_factory=list)  # its components and distance kind (synth.structure)
+    changes: list[str] = field(default_factory=list)  # how its structure differs from the parent's
+    gain: float | None = None  # success_rate minus the baseline's (task reward alone), same seed and budget
+
+    @property
+    def name(self) -> str:
+        return f"{self.round}/{self.candidate}"
 
     @property
     def final(self) -> bool:
