@@ -244,7 +244,7 @@ def _design_and_check(store: RunStore, config: IterateConfig, ctx: DesignContext
                                  f"{opinion.prompt}\n\n---\n\n{opinion.response}\n")
                 verdict = Verdict(accepted=opinion.accepted, stage="review",
                                   errors=opinion.errors, warnings=verdict.warnings + opinion.warnings,
-                                  probe_stats=verdict.probe_stats)
+                                  probe_stats=verdict.probe_stats, info=verdict.info + opinion.info)
         write_json_atomic(folder / "verdict.json", verdict.to_dict())
         if verdict.accepted:
             record.status, record.reason, record.warnings = "accepted", None, verdict.warnings
