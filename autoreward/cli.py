@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="bonus per subgoal (default 0.5 x the task reward's weight)")
     train.add_argument("--eval-episodes", type=int, default=50, help="evaluate after training (0: skip)")
     train.add_argument("--skip-check", action="store_true", help="do not run the critic before training")
-    train.add_argument("--out", required=True, help="output folder (metrics.jsonl, policy.zip, eval.json)")
+    train.add_argument("--out", help="output folder (metrics.jsonl, policy.zip, eval.json; default "
+                                     "runs/train-<task>-<time>)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.set_defaults(handler=_cmd_train)
 
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=EVAL_SEED,
                     help=f"evaluation seed (default {EVAL_SEED}, apart from training seeds)")
     ev.add_argument("--greedy", action="store_true", help="take the most likely action instead of sampling")
-    ev.add_argument("--out", required=True)
+    ev.add_argument("--out", help="output folder (eval.json, trajectories.jsonl; default runs/eval-<task>-<time>)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=_cmd_eval)
 
@@ -177,6 +178,16 @@ def _existing_file(path: str, what: str) -> Path:
     return p
 
 
+def _default_out(args: argparse.Namespace, command: str) -> None:
+    """Without --out, write to a new folder under runs/ named by command, task and time, and say which."""
+    if args.out is not None:
+        return
+    from autoreward.paths import default_out
+
+    args.out = str(default_out(command, args.task))
+    (err_console if args.json else console).print(f"no --out given: writing to {escape(args.out)}")
+
+
 # ----- envs -------------------------------------------------------------------------------------------
 def _cmd_envs(args: argparse.Namespace) -> int:
     from autoreward.env.card import card_for, cards
@@ -220,6 +231,8 @@ def _print_verdict(verdict: Any) -> None:
         console.print(f"  [red]error[/red] {escape(error)}")
     for warning in verdict.warnings:
         console.print(f"  [yellow]warning[/yellow] {escape(warning)}")
+    for line in verdict.info:
+        console.print(f"  [cyan]info[/cyan] {escape(line)}")
     stats = verdict.probe_stats
     if stats.get("calls"):
         console.print(f"  probe: {stats['calls']} calls, {stats['call_time_mean_us']:.0f} us mean, "
@@ -243,6 +256,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.calm_coef is not None and not (args.calm_coef >= 0 and math.isfinite(args.calm_coef)):
         raise UsageError(f"--calm-coef must be a finite number >= 0, got {args.calm_coef}")
     reward = None if args.reward in (None, "none", "None") else str(_existing_file(args.reward, "reward file"))
+    if (args.intrinsic or args.calm) and (args.annotator is None or (args.calm and not args.subgoals)):
+        from autoreward.llm.client import require_credentials
+
+        require_credentials(args.llm, args.llm_api_base)  # labels, judgements or subgoals come from --llm here
     if reward and not args.skip_check:
         from autoreward.reward.critic import check
 
@@ -252,6 +269,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             _print_verdict(verdict)
             err_console.print("[red]the reward was rejected; not training[/red] (--skip-check trains anyway)")
             return 1
+    _default_out(args, "train")
     config = TrainConfig(task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs,
                          env_workers=args.env_workers, reward_memory_mb=args.reward_memory_mb, device=args.device,
                          out=args.out, task_coef=args.task_coef,
@@ -302,8 +320,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 # ----- eval -------------------------------------------------------------------------------------------
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from autoreward.env.card import card_for
     from autoreward.evaluate import evaluate
 
+    card_for(args.task)
+    policy = Path(args.policy) / "policy.zip" if Path(args.policy).is_dir() else Path(args.policy)
+    _existing_file(str(policy), "policy")
+    _default_out(args, "eval")
     with console.status(f"evaluating {args.episodes} episodes...") if not args.json else nullcontext():
         result = evaluate(args.task, args.policy, episodes=args.episodes, seed=args.seed, out=args.out,
                           greedy=args.greedy)

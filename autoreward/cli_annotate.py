@@ -57,6 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.offline_delay_ms < 0:
         err_console.print("[red]error:[/red] --offline-delay-ms must be at least 0")
         return 2
+    from autoreward.llm.client import require_credentials
+
+    require_credentials(args.llm, args.llm_api_base)  # exit 2 naming the variable to set, before listening
     config = ServeConfig(host=args.host, port=args.port, llm=args.llm, db=args.db, token=token,
                          batch_size=args.batch_size, max_concurrency=args.concurrency,
                          offline_delay_s=args.offline_delay_ms / 1000.0, api_base=args.llm_api_base)

@@ -31,7 +31,7 @@ def add_commands(sub: Any, positive: Any) -> None:
     data.add_argument("--task", required=True)
     data.add_argument("--episodes", type=positive, required=True)
     data.add_argument("--seed", type=int, default=0)
-    data.add_argument("--out", required=True, help="JSONL file to write")
+    data.add_argument("--out", help="JSONL file to write (default runs/calm-dataset-<task>-<time>/dataset.jsonl)")
     data.add_argument("--policy", help="a trained policy.zip (or its folder) to roll out besides the scripted "
                                        "explorer and the random policy")
     data.add_argument("--subgoals", help="';'-separated subgoals (default: the offline decomposition), e.g. "
@@ -73,9 +73,10 @@ def cmd_subgoals(args: argparse.Namespace) -> int:
     from autoreward.calm.subgoals import decompose, default_cache_path
     from autoreward.cli import console
     from autoreward.env.card import card_for
-    from autoreward.llm.client import make_llm
+    from autoreward.llm.client import make_llm, require_credentials
 
     card = card_for(args.task)
+    require_credentials(args.llm, args.llm_api_base)
     llm = make_llm(args.llm, api_base=args.llm_api_base)
     with console.status(f"asking {args.llm} for subgoals...") if llm is not None and not args.json else _null():
         subgoals = decompose(args.task, card, llm, cache_path=args.cache or default_cache_path())
@@ -98,6 +99,11 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     subgoals = parse_subgoals(args.subgoals) if args.subgoals else decompose(args.task, card)
     if args.negatives < 0 or not 0 <= args.epsilon <= 1:
         raise UsageError("--negatives must be >= 0 and --epsilon between 0 and 1")
+    if args.out is None:
+        from autoreward.paths import default_out
+
+        args.out = str(default_out("calm-dataset", args.task) / "dataset.jsonl")
+        (err_console if args.json else console).print(f"no --out given: writing to {escape(args.out)}")
     with _progress(args.json) as progress:
         bar = progress.add_task(f"rolling out {args.task}", total=args.episodes)
         records = collect(args.task, args.episodes, args.seed, subgoals, policy_path=args.policy,
@@ -128,8 +134,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from autoreward.calm.subgoals import subgoals_from_dicts
     from autoreward.cli import console
     from autoreward.io import write_json_atomic
-    from autoreward.llm.client import make_llm
+    from autoreward.llm.client import make_llm, require_credentials
 
+    require_credentials(args.llm, args.llm_api_base)
     records = read_dataset(args.dataset)
     if not records:
         raise UsageError(f"dataset {args.dataset!r} holds no records")

@@ -49,7 +49,9 @@ def add_commands(sub: Any, positive: Any) -> None:
     it.set_defaults(handler=cmd_iterate)
 
     ins = sub.add_parser("inspect", help="show a run: rounds and candidates, one candidate, or a diff of two")
-    ins.add_argument("run", help="run directory (runs/<run_id>)")
+    ins.add_argument("run", nargs="?", help="run directory (runs/<run_id>; default: the latest run under --runs)")
+    ins.add_argument("--runs", default="runs", metavar="DIR",
+                     help="where to look for the latest run when no RUN_DIR is given (default runs/)")
     ins.add_argument("--candidate", metavar="R/K", help="show one candidate: code, verdict, evaluation, analysis")
     ins.add_argument("--diff", nargs=2, metavar=("R1/K1", "R2/K2"), help="diff two candidates' reward files")
     ins.add_argument("--json", action="store_true", help="print JSON")
@@ -73,6 +75,7 @@ def cmd_iterate(args: argparse.Namespace) -> int:
         confirm_seeds=args.confirm_seeds, confirm_top=args.confirm_top, baselines=args.baselines)
     if args.confirm_seeds < 0:
         raise UsageError("--confirm-seeds must be 0 or more")
+    _require_credentials(args)
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as progress:
@@ -155,6 +158,19 @@ def cmd_iterate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_credentials(args: argparse.Namespace) -> None:
+    """Exit 2 naming the variable to set when the run's LLM cannot be called: before the run folder exists."""
+    from autoreward.llm.client import require_credentials
+
+    if args.resume:
+        from autoreward.synth.store import RunStore
+
+        config = RunStore.open(args.resume).read_run().get("config") or {}
+        require_credentials(config.get("llm"), config.get("llm_api_base"))
+    else:
+        require_credentials(args.llm, args.llm_api_base)
+
+
 def print_answer(answer: dict[str, Any]) -> None:
     """The run's answer against the task reward alone, with the per-seed figures of the confirmation."""
     from autoreward.cli import console
@@ -179,8 +195,13 @@ def print_answer(answer: dict[str, Any]) -> None:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from autoreward.cli import console
+    from autoreward.paths import latest_run
     from autoreward.synth.inspect import candidate_detail, diff_candidates, run_overview
 
+    if args.run is None:
+        args.run = str(latest_run(args.runs))
+        if not args.json:
+            console.print(f"latest run under {escape(args.runs)}: {escape(args.run)}")
     if args.diff:
         text = diff_candidates(args.run, *args.diff)
         print(json.dumps({"diff": text}) if args.json else (text or "(identical)"))
@@ -202,6 +223,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 console.print(f"  [red]error[/red] {escape(line)}")
             for line in verdict.get("warnings", []):
                 console.print(f"  [yellow]warning[/yellow] {escape(line)}")
+            for line in verdict.get("info", []):
+                console.print(f"  [cyan]info[/cyan] {escape(line)}")
         if detail["eval"]:
             e = detail["eval"]
             console.print(f"evaluation: success {e['success_rate']:.1%} over {e['episodes']} episodes, mean return "

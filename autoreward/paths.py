@@ -13,3 +13,39 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"data folder {name!r} not found next to the autoreward package")
+
+
+RUNS = "runs"  # where commands write when no --out is given
+
+
+def task_slug(task: str) -> str:
+    """A task id as a folder name part: MiniHack-KeyRoom-S5-v0 -> keyroom-s5-v0 (as `iterate` names its runs)."""
+    return task.replace("MiniHack-", "").replace("NetHack", "nh-").lower()
+
+
+def default_out(command: str, task: str, runs: str | Path = RUNS) -> Path:
+    """A new output folder for `command` on `task`: runs/<command>-<task>-<UTC time>, with -2, -3 ... if taken.
+
+    e.g. runs/train-keyroom-s5-v0-20261201-183000. Nothing is created.
+    """
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    base = Path(runs) / f"{command}-{task_slug(task)}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def latest_run(runs: str | Path = RUNS) -> Path:
+    """The newest run under `runs`: the folder whose run.json changed last (an `iterate` run, resumed or not)."""
+    from autoreward.errors import UsageError
+
+    root = Path(runs)
+    found = [p for p in root.glob("*/run.json") if p.is_file()] if root.is_dir() else []
+    if not found:
+        raise UsageError(f"no run under {str(root)!r} (no folder with a run.json): give a run folder, or "
+                         "--runs DIR where the runs are")
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.parent.name)).parent

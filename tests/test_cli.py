@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from autoreward.cli import main
 from autoreward.env.card import card_for
+from autoreward.paths import default_out
 from autoreward.reward.contract import CONTRACT_TEXT
 
 ROOT = Path(__file__).parent.parent
@@ -40,11 +44,89 @@ def test_check_exit_codes(capsys):
     assert main(["check", EXAMPLE, "--task", "MiniHack-Nope-v0"]) == 2
 
 
-def test_usage_errors_exit_2():
-    for argv in (["check"], ["train", "--task", "MiniHack-Room-5x5-v0"], ["eval", "--episodes", "0"]):
+def test_usage_errors_exit_2(tmp_path, monkeypatch):
+    for argv in (["check"], ["eval", "--episodes", "0"]):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--task", "MiniHack-Room-5x5-v0"]) == 2  # no --reward
+    assert main(["eval", "--task", "MiniHack-Room-5x5-v0", "--policy", "missing.zip"]) == 2
+    assert list(tmp_path.iterdir()) == []  # no output folder for a refused command
+
+
+def test_check_prints_info_lines_apart_from_warnings(capsys):
+    milestone = str(ROOT / "tests" / "rewards" / "benign" / "milestone_only.py")
+    assert main(["check", milestone, "--task", "MiniHack-KeyRoom-S5-v0", "--transitions", "200"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "info component 'goal' is 0 on all" in out and "warning" not in out
+    assert main(["check", milestone, "--task", "MiniHack-KeyRoom-S5-v0", "--transitions", "200", "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["warnings"] == [] and any("'goal'" in line for line in verdict["info"])
+
+
+def test_default_out_names_folders_by_command_task_and_time(tmp_path):
+    first = default_out("train", "MiniHack-KeyRoom-S5-v0", runs=tmp_path)
+    assert re.fullmatch(r"train-keyroom-s5-v0-\d{8}-\d{6}", first.name) and first.parent == tmp_path
+    first.mkdir()
+    second = default_out("train", "MiniHack-KeyRoom-S5-v0", runs=tmp_path)
+    assert second != first and not second.exists()  # the same second: a suffix, never a shared folder
+
+
+def test_train_and_eval_default_to_folders_under_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--task", "MiniHack-Room-5x5-v0", "--reward", "none", "--steps", "64", "--envs", "2",
+                 "--eval-episodes", "1", "--env-workers", "0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    [trained] = (tmp_path / "runs").glob("train-room-5x5-v0-*")
+    assert f"writing to runs/{trained.name}" in out
+    assert (trained / "policy.zip").is_file() and (trained / "train.json").is_file()
+    assert (trained / "eval.json").is_file()
+    assert main(["eval", "--task", "MiniHack-Room-5x5-v0", "--policy", str(trained), "--episodes", "1",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["episodes"] == 1  # stdout stays JSON; the folder is said on stderr
+    [evaluated] = (tmp_path / "runs").glob("eval-room-5x5-v0-*")
+    assert evaluated.name in captured.err and (evaluated / "eval.json").is_file()
+
+
+def test_calm_dataset_defaults_to_a_folder_under_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["calm", "dataset", "--task", "MiniHack-Room-5x5-v0", "--episodes", "4", "--seed", "3"]) == 0
+    [dataset] = (tmp_path / "runs").glob("calm-dataset-room-5x5-v0-*/dataset.jsonl")
+    assert dataset.stat().st_size > 0
+    assert f"runs/{dataset.parent.name}/dataset.jsonl" in " ".join(capsys.readouterr().out.split())
+
+
+def _fake_run(root: Path, task: str, age_s: float) -> Path:
+    root.mkdir(parents=True)
+    (root / "run.json").write_text(json.dumps({"config": {"task": task, "llm": "offline"}, "status": "finished"}))
+    stamp = time.time() - age_s
+    os.utime(root / "run.json", (stamp, stamp))
+    return root
+
+
+def test_inspect_without_a_run_shows_the_latest(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect"]) == 2
+    assert "no run under 'runs'" in capsys.readouterr().err
+    _fake_run(tmp_path / "runs" / "20260101-000000-room-offline", "MiniHack-Room-5x5-v0", age_s=60)
+    newest = _fake_run(tmp_path / "runs" / "20250101-000000-keyroom-offline", "MiniHack-KeyRoom-S5-v0", age_s=1)
+    (tmp_path / "runs" / "train-room-5x5-v0-20270101-000000").mkdir()  # newer, but no run.json: not a run
+    assert main(["inspect", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dir"] == str(Path("runs") / newest.name)
+    assert main(["inspect"]) == 0
+    assert "MiniHack-KeyRoom-S5-v0" in capsys.readouterr().out
+    folder = newest / "rounds" / "0" / "candidates" / "0"
+    folder.mkdir(parents=True)
+    (folder / "verdict.json").write_text(json.dumps({"accepted": True, "stage": "review", "errors": [],
+                                                     "warnings": ["w1"], "info": ["a milestone note"]}))
+    assert main(["inspect", "--candidate", "0/0"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "warning w1" in shown and "info a milestone note" in shown
+    elsewhere = _fake_run(tmp_path / "other" / "a-run", "MiniHack-Room-5x5-v0", age_s=0)
+    assert main(["inspect", "--runs", str(tmp_path / "other"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dir"] == str(elsewhere)
 
 
 def test_train_refuses_a_rejected_reward(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from autoreward.reward.critic import check
+from autoreward.reward.critic import Verdict, check
 from autoreward.reward.probe import ProbeLimits, _kill_group, run_probe
 
 from .test_static import CORPUS, expectation
@@ -66,6 +66,33 @@ def test_constant_reward_is_accepted_with_warnings(keyroom_episodes):
     assert verdict.accepted
     assert any("'time' is constant" in w for w in verdict.warnings)
     assert any("identical" in w for w in verdict.warnings)
+
+
+def test_a_milestone_random_play_never_reaches_is_info_not_a_warning(keyroom_episodes):
+    verdict = check((CORPUS / "benign" / "milestone_only.py").read_text(), KEYROOM, episodes=keyroom_episodes)
+    assert verdict.accepted
+    assert verdict.probe_stats["components"]["goal"]["max"] == 0.0  # random play never completes KeyRoom
+    assert verdict.warnings == []
+    assert any("'goal' is 0 on all" in line and "milestone" in line for line in verdict.info), verdict.info
+    assert not any("drop" in line or "teaches nothing" in line for line in verdict.info)
+    assert verdict.to_dict()["info"] == verdict.info
+    # A verdict rebuilt from the probe's statistics (the loop's stage-3 verdict) keeps the probe's info lines.
+    rebuilt = Verdict(accepted=True, stage="review", warnings=verdict.warnings, probe_stats=verdict.probe_stats)
+    assert rebuilt.info == verdict.info
+
+
+def test_constant_nonzero_warns_beside_a_milestone_that_is_only_noted(keyroom_episodes):
+    source = ("def compute_reward(prev, action, state, memory):\n"
+              "    goal = 10.0 if state.success else 0.0\n"
+              "    return goal - 0.01, {'goal': goal, 'time': -0.01}\n")
+    verdict = check(source, KEYROOM, episodes=keyroom_episodes)
+    assert verdict.accepted
+    assert [w for w in verdict.warnings if "constant" in w] == [
+        "component 'time' is constant (-0.01) on all probe transitions: it teaches nothing; drop it or make it "
+        "depend on the state"]
+    assert not any("'goal'" in w for w in verdict.warnings)
+    assert any("'goal' is 0 on all" in line for line in verdict.info)
+    assert any("identical" in w for w in verdict.warnings)  # the total is constant and nonzero: still a warning
 
 
 def test_benign_rewards_are_accepted(keyroom_episodes):

@@ -176,7 +176,8 @@ def test_offline_refinement_skips_tried_structures_and_changes_that_hurt():
 def test_offline_design_reads_the_task():
     keyroom = read_weights(design(context(KEYROOM), None).code)
     assert {"key", "door", "approach", "goal"} <= set(keyroom) and "death" not in keyroom
-    assert "death" in read_weights(design(context(LAVA), None).code)
+    lava = read_weights(design(context(LAVA), None).code)  # hazards: walked around by path, not feared
+    assert "death" not in lava and "approach" in lava
     eat = design(context("MiniHack-Eat-v0"), None).code
     assert '"apple"' in eat and "want to eat" in eat
 
@@ -433,12 +434,31 @@ def test_llm_analyzer_and_its_unparseable_fallback(tmp_path):
     assert any(e["component"] == "death" for e in fallback.edits)  # the offline rules' edits
 
 
+def test_review_tells_a_milestone_random_play_never_reaches_from_a_constant():
+    source = (ROOT / "tests" / "rewards" / "benign" / "milestone_only.py").read_text()
+    stats = {"calls": 200,
+             "components": {"goal": {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0, "nonzero": 0.0},
+                            "time": {"mean": -0.01, "std": 0.0, "min": -0.01, "max": -0.01, "nonzero": 1.0}}}
+    llm = ScriptedLLM('{"accepted": true, "errors": [], "warnings": []}')
+    result = review(source, context(KEYROOM), stats, llm)
+    assert result.accepted, result.errors
+    assert any("'goal'" in line and "milestone" in line and "keep it" in line for line in result.info)
+    assert not any("'goal'" in w for w in result.warnings)
+    asked = llm.calls[0][1][-1]["content"]  # what the LLM reviewer reads
+    goal_line = next(line for line in asked.splitlines() if line.startswith("- goal:"))
+    time_line = next(line for line in asked.splitlines() if line.startswith("- time:"))
+    assert "milestone random play does not reach" in goal_line and "teaches nothing" not in goal_line
+    assert "teaches nothing" in time_line
+    assert "- note: component 'goal'" in asked and "never a reason to drop it" in asked
+
+
 def test_dataclasses_serialise():
     ctx = context(KEYROOM, analysis=Analysis(causes=[], unwanted=[], edits=[], text="t"))
     assert json.loads(json.dumps(ctx.to_dict()))["analysis"]["text"] == "t"
     result = design(ctx, None)
     assert set(result.to_dict()) == {"prompt", "response", "code", "error"}
-    assert set(review(REWARD, ctx, {}, None).to_dict()) == {"accepted", "errors", "warnings", "prompt", "response"}
+    assert set(review(REWARD, ctx, {}, None).to_dict()) == {"accepted", "errors", "warnings", "prompt", "response",
+                                                            "info"}
 
 
 # ----- structure: what a reward pays and how it measures distance, read from its code ------------------------------

@@ -11,6 +11,8 @@ or set `AUTOREWARD_LLM_API_BASE` (e.g. `http://127.0.0.1:8000/v1`). With a base 
 litellm provider prefix (`my-model`, `Qwen/Qwen2.5-7B-Instruct`) gets litellm's `openai/` prefix, i.e. it is sent
 as is to that server's `/chat/completions`. Its key is `api_key`, else `AUTOREWARD_LLM_API_KEY`, else the
 provider's own variable; a local `openai/` server needing no key works with none of them set.
+`require_credentials(model, api_base)` checks, before any work, that the variables the provider needs are set
+(commands exit 2 naming them); a missing or refused key met later raises `LLMAuthError`, never retried.
 
 Environment variables:
     AUTOREWARD_LLM_API_BASE   base URL of an OpenAI-compatible server, used when `api_base` is not given.
@@ -39,6 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from autoreward.errors import UsageError
 from autoreward.io import append_jsonl
 from autoreward.llm.base import LLM, Completion, LLMAuthError, LLMBudgetExceeded, LLMError, Messages
 from autoreward.llm.cache import ResponseCache, cache_key
@@ -62,6 +65,18 @@ _KEY_ENV_VARS = {
     "huggingface": "HF_TOKEN",
 }
 _KEY_LIKE = re.compile(r"\b(sk|pk|key|hf|gsk)[-_][A-Za-z0-9_\-]{4,}")
+# What providers (and the openai client inside litellm) say about a missing or bad key, whatever HTTP status
+# litellm wraps it in: a key missing on our side comes back as "InternalServerError (HTTP 500): ... Missing
+# credentials", or as the openai client's "The api_key client option must be set ...".
+_AUTH_MESSAGE = re.compile(
+    r"missing credentials|api_key client option must be set|(?:missing|no|invalid|incorrect)\b[\w ]{0,20}"
+    r"\bapi[ _-]?key|invalid_api_key|api key not valid|invalid x-api-key|no auth credentials",
+    re.IGNORECASE,
+)
+# Base URLs litellm has a working default for: their variable is not required.
+_DEFAULT_BASES = frozenset({"OLLAMA_API_BASE"})
+# Variables litellm lists together where any one of them is enough.
+_ALTERNATIVES = (frozenset({"GOOGLE_API_KEY", "GEMINI_API_KEY"}),)
 
 _log = logging.getLogger(__name__)
 _litellm: ModuleType | None = None
@@ -203,6 +218,54 @@ def _key_env_var(model: str, litellm: ModuleType) -> str:
     return _KEY_ENV_VARS.get(provider, f"{provider.upper().replace('-', '_')}_API_KEY")
 
 
+def credential_hint(model: str, variables: list[str] | None = None, api_base: str | None = None) -> str:
+    """What to set so that `model` can be called: its provider's variables, the generic key, or a local server."""
+    if not variables:
+        variables = [_key_env_var(model, _import_litellm())]
+    if api_base is not None:
+        return f"Set {ENV_API_KEY} (or {' and '.join(variables)}) to a key that the server at {api_base} accepts."
+    joiner = " or " if any(set(variables) <= alt for alt in _ALTERNATIVES) else " and "
+    keys_only = all("KEY" in v or "TOKEN" in v for v in variables)
+    generic = f" (or {ENV_API_KEY})" if keys_only else ""
+    return (f"Set {joiner.join(variables)}{generic} in the environment; for a local OpenAI-compatible server "
+            f"(vLLM, llama.cpp, a proxy) give --llm-api-base URL (or {ENV_API_BASE}) instead.")
+
+
+def missing_credentials(model: str | None, api_base: str | None = None) -> str | None:
+    """Why `model` cannot be called from this environment (the variables to set), or None when it can.
+
+    Asks `litellm.validate_environment` which variables the provider needs and which are absent. A base URL
+    (`api_base` or AUTOREWARD_LLM_API_BASE) with an `openai/` model is a local OpenAI-compatible server and needs no
+    key; AUTOREWARD_LLM_API_KEY stands in for the provider's key; "offline" needs nothing. Nothing is sent.
+    """
+    if model is None or model.strip().lower() in ("", OFFLINE):
+        return None
+    litellm = _import_litellm()
+    api_base = api_base or os.environ.get(ENV_API_BASE) or None
+    resolved = _resolve_model(model.strip(), api_base, litellm)
+    if api_base is not None and resolved.startswith("openai/"):
+        return None  # a local server: the client sends a placeholder key when none is set
+    api_key = os.environ.get(ENV_API_KEY) or None
+    try:
+        found = litellm.validate_environment(resolved, api_key=api_key, api_base=api_base)
+    except Exception:  # noqa: BLE001 - an unknown provider: let the first call say what is wrong
+        return None
+    missing = [name for name in found.get("missing_keys") or [] if name not in _DEFAULT_BASES]
+    if not missing:
+        return None
+    return f"{resolved} cannot be called: {', '.join(missing)} not set. {credential_hint(resolved, missing)}"
+
+
+def require_credentials(model: str | None, api_base: str | None = None) -> None:
+    """Raise UsageError (exit 2) naming the variables to set when `model`'s credentials are not in the environment.
+
+    Every command that will call an LLM calls this before doing any work.
+    """
+    problem = missing_credentials(model, api_base)
+    if problem is not None:
+        raise UsageError(problem)
+
+
 class LiteLLMClient:
     """An `LLM` over litellm: response cache, budget, retries with exponential backoff, one log line per attempt.
 
@@ -297,10 +360,10 @@ class LiteLLMClient:
                 self._log(role, key, attempt=attempt, latency_s=latency, error=error)
                 kind = self._classify(exc, litellm)
                 if kind == "auth":
-                    env = _key_env_var(self.model, litellm)
+                    hint = credential_hint(self.model, api_base=self.api_base)
                     raise LLMAuthError(
-                        f"{self.model}: the provider rejected the credentials ({error.split(':')[0]}). "
-                        f"Set {env} (or {ENV_API_KEY}) to a valid API key with access to this model."
+                        f"{self.model}: the credentials are missing or were refused ({error[:300]}). {hint} "
+                        "The key must be valid and have access to this model."
                     ) from None
                 if kind == "fatal":
                     raise LLMError(f"{self.model}: the request was refused, not retried: {error}") from exc
@@ -332,9 +395,15 @@ class LiteLLMClient:
 
     @staticmethod
     def _classify(exc: BaseException, litellm: ModuleType) -> str:
-        """'auth' (bad key: stop), 'retry' (transient: back off and retry) or 'fatal' (refused: stop)."""
+        """'auth' (bad key: stop), 'retry' (transient: back off and retry) or 'fatal' (refused: stop).
+
+        A missing or bad key is 'auth' whatever status litellm wraps it in (its "InternalServerError ... Missing
+        credentials" is no server error): retrying cannot help.
+        """
         status = getattr(exc, "status_code", None)
         if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
+            return "auth"
+        if _AUTH_MESSAGE.search(str(exc)):
             return "auth"
         transient = (
             litellm.RateLimitError,

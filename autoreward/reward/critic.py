@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from autoreward.reward.probe import Episode, ProbeLimits, collect_transitions, run_probe
+from autoreward.reward.probe import Episode, ProbeLimits, collect_transitions, component_notes, run_probe
 from autoreward.reward.static import check_static
 
 
@@ -20,6 +20,13 @@ class Verdict:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     probe_stats: dict[str, Any] = field(default_factory=dict)
+    # Facts that are no defect, e.g. a milestone that random play never reaches (0 on every probe transition).
+    # Not given, they are read from probe_stats, so a verdict rebuilt from another keeps the probe's.
+    info: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.info and self.probe_stats:
+            self.info = component_notes(self.probe_stats)[1]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,4 +44,4 @@ def check(source: str, task: str, *, transitions: int = 256, seed: int = 0,
         episodes = collect_transitions(task, n=transitions, seed=seed)
     probe = run_probe(source, episodes, limits or ProbeLimits())
     return Verdict(accepted=probe.ok, stage="probe", errors=probe.errors, warnings=warnings + probe.warnings,
-                   probe_stats=probe.stats)
+                   probe_stats=probe.stats, info=probe.info)

@@ -49,6 +49,7 @@ class ProbeResult:
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # per transition: {"total": [...], "components": {...}}
+    info: list[str] = field(default_factory=list)  # facts worth knowing that are no defect (see component_notes)
 
     @property
     def ok(self) -> bool:
@@ -107,9 +108,9 @@ def run_probe(source: str, episodes: list[Episode], limits: ProbeLimits | None =
         shutil.rmtree(workdir, ignore_errors=True)
     stats = result.get("stats", {})
     stats["network_isolation"] = result.get("network_isolation", "")
-    probe = ProbeResult(errors=list(result.get("errors", [])), warnings=list(result.get("warnings", [])),
-                        values=result.get("values", {}),
-                        stats=stats)
+    warnings, info = component_notes(stats)
+    probe = ProbeResult(errors=list(result.get("errors", [])), warnings=list(result.get("warnings", [])) + warnings,
+                        info=info, values=result.get("values", {}), stats=stats)
     mean_us = stats.get("call_time_mean_us")
     if probe.ok and mean_us is not None and mean_us > limits.mean_call_budget_us:
         probe.errors.append(f"the reward takes {mean_us:.0f} us per call on average, over the budget of "
@@ -118,6 +119,38 @@ def run_probe(source: str, episodes: list[Episode], limits: ProbeLimits | None =
     if probe.ok and stats.get("calls", 0) < sum(len(actions) for _, actions in episodes):
         probe.errors.append("the probe did not call the reward on every transition")
     return probe
+
+
+def component_notes(stats: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(warnings, info) about components that do not vary over the probe's random-play transitions.
+
+    A component constant and nonzero teaches nothing: a warning. A component that is 0 on every transition is
+    usually a milestone (paid once, when the agent reaches something) that random play never reaches: an info
+    line, never advice to drop it. The same for the total.
+    """
+    warnings: list[str] = []
+    info: list[str] = []
+    calls = int(stats.get("calls") or 0)
+    if calls < 1:
+        return warnings, info
+    for name, s in sorted((stats.get("components") or {}).items()):
+        if not s or s.get("min") != s.get("max"):
+            continue
+        if s["min"] == 0.0:
+            info.append(f"component {name!r} is 0 on all {calls} probe transitions: a milestone random play does "
+                        "not reach, paid once the agent gets there (if it should pay on ordinary steps, check its "
+                        "condition)")
+        else:
+            warnings.append(f"component {name!r} is constant ({s['min']:.6g}) on all probe transitions: "
+                            "it teaches nothing; drop it or make it depend on the state")
+    total = stats.get("total") or {}
+    if calls > 1 and total and total.get("min") == total.get("max"):
+        if total["min"] == 0.0:
+            info.append(f"the total reward is 0 on all {calls} probe transitions: random play reaches nothing "
+                        "that it pays for")
+        else:
+            warnings.append(f"the total reward is identical ({total['min']:.6g}) for every probe transition")
+    return warnings, info
 
 
 def _limit_resources(limits: ProbeLimits):

@@ -186,17 +186,11 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def _report(errors: list[str], times: list[float], totals: list[float], components: dict[str, list[float]],
             n_calls: int) -> dict[str, Any]:
-    warnings = []
-    for name, values in sorted(components.items()):
-        if values and min(values) == max(values):
-            warnings.append(f"component {name!r} is constant ({values[0]:.6g}) on all probe transitions: "
-                            "it teaches nothing; drop it or make it depend on the state")
-    if len(totals) > 1 and min(totals) == max(totals):
-        warnings.append(f"the total reward is identical ({totals[0]:.6g}) for every probe transition")
+    # Constant components are judged by the parent from these statistics (probe.component_notes).
     t = np.asarray(times) if times else np.zeros(1)
     return {
         "errors": errors,
-        "warnings": warnings,
+        "warnings": [],
         "stats": {
             "calls": n_calls,
             "call_time_mean_us": float(t.mean() * 1e6),

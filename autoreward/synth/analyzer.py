@@ -30,6 +30,8 @@ HACK_DROP = 0.15  # success this far below its training peak, at the end, counts
 TRAJECTORIES = 3
 STEP_LINES_HEAD, STEP_LINES_TAIL, LINE_CHARS = 4, 10, 160
 PROTECTED = ("goal",)  # never dropped: a reward must pay for the goal
+# A death costs the task what a timeout costs (nothing): a penalty near the goal's size teaches standing still.
+DEATH_WEIGHT = 0.2
 MILESTONES = ("key", "door", "pickup", "reach", "command", "bridge")  # the offline designer's once-paid sub-goals
 
 
@@ -218,7 +220,8 @@ def format_component_stats(summary: dict[str, Any]) -> str:
              f"{' '.join(_fmt(v) for v in training['success_rate_series'])}; shaped reward per step "
              f"{' '.join(_fmt(v) for v in training['reward_per_step_series'])}"]
     for name, stats in summary.get("components", {}).items():
-        tags = [t for t, on in (("constant", stats["constant"]),
+        never_paid = stats["constant"] and stats["min"] == 0.0  # e.g. a milestone the policy never reached
+        tags = [t for t, on in (("never paid", never_paid), ("constant", stats["constant"] and not never_paid),
                                 ("dominant", (summary.get("dominant_component") or {}).get("component") == name))
                 if on]
         lines.append(f"- {name}: share {_fmt(stats['final_share'])}, mean per step {_fmt(stats['final_mean'])} at the "
@@ -408,11 +411,11 @@ def offline_analysis(summary: dict[str, Any], baseline: dict[str, Any] | None = 
     threshold = max(1, int(0.2 * episodes)) if episodes else 1
     if kinds.get("lava", 0) >= threshold or kinds.get("water", 0) >= threshold:
         what = "lava" if kinds.get("lava", 0) >= kinds.get("water", 0) else "water"
-        edits.append({"op": "add", "component": "death", "weight": 1.0,
-                      "reason": f"deaths in {what} are a main failure cause: penalise dying"})
+        edits.append({"op": "add", "component": "death", "weight": DEATH_WEIGHT,
+                      "reason": f"deaths in {what} are a main failure cause: penalise dying a little"})
     if kinds.get("monster", 0) + kinds.get("death", 0) >= threshold:
-        edits.append({"op": "add", "component": "death", "weight": 1.0,
-                      "reason": "deaths are a main failure cause: penalise dying"})
+        edits.append({"op": "add", "component": "death", "weight": DEATH_WEIGHT,
+                      "reason": "deaths are a main failure cause: penalise dying a little"})
         edits.append({"op": "add", "component": "hp", "weight": 0.05, "reason": "penalise hit points lost"})
     if kinds.get("stuck", 0) + kinds.get("timeout", 0) >= threshold:
         unwanted.append("the policy runs out of time (stuck in place or dithering between cells)")

@@ -6,7 +6,9 @@ Offline rules, measured where they can be:
   each thing the task is about, then step back and forth between two cells, stand still, repeat one action);
   reward that keeps coming in without progress is farmable (an error, with the measured numbers);
 - last step: a failed episode's last step should not pay anything but outcomes (a warning);
-- scale: one component orders of magnitude larger than the rest on the probe transitions (a warning).
+- scale: one component orders of magnitude larger than the rest on the probe transitions (a warning);
+- constant: a component 0 on every probe transition is a milestone random play does not reach (a note, `info`,
+  and marked so in the statistics the LLM reads); a constant nonzero one is the probe's warning.
 
 With an LLM, `critic_review.txt` asks for a checklist review as strict JSON. The rules' errors are measured
 facts and stand whatever the LLM answers; an answer that is not the JSON asked for is a warning
@@ -52,6 +54,7 @@ class Review:
     warnings: list[str]
     prompt: str
     response: str
+    info: list[str] = field(default_factory=list)  # facts that are no defect (a milestone random play never reaches)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,11 +64,12 @@ class Review:
 class _Findings:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         lines = [f"- ERROR: {e}" for e in self.errors] + [f"- warning: {w}" for w in self.warnings]
-        lines += [f"- passed: {p}" for p in self.passed]
+        lines += [f"- note: {i}" for i in self.info] + [f"- passed: {p}" for p in self.passed]
         return "\n".join(lines) or "- (no checks ran)"
 
 
@@ -79,16 +83,18 @@ def review(code: str, ctx: DesignContext, probe_stats: dict, llm: LLM | None) ->
     messages = messages_for(user)
     prompt = format_messages(messages)
     if llm is None:
-        answer = {"accepted": not findings.errors, "errors": findings.errors, "warnings": findings.warnings}
+        answer = {"accepted": not findings.errors, "errors": findings.errors, "warnings": findings.warnings,
+                  "info": findings.info}
         response = f"# offline critic review (rule-based, no LLM)\n\n```json\n{json.dumps(answer, indent=1)}\n```\n"
-        return Review(not findings.errors, list(findings.errors), list(findings.warnings), prompt, response)
+        return Review(not findings.errors, list(findings.errors), list(findings.warnings), prompt, response,
+                      list(findings.info))
     completion = llm.complete(messages, role="review")
     parsed = _parse_review(completion.text)
     errors, warnings = list(findings.errors), list(findings.warnings)
     if parsed is None:
         warnings.append("review unparseable: the LLM's answer was not the JSON asked for; the offline rules decided "
                         f"({'accepted' if not errors else 'rejected'})")
-        return Review(not errors, errors, warnings, prompt, completion.text)
+        return Review(not errors, errors, warnings, prompt, completion.text, list(findings.info))
     accepted, llm_errors, llm_warnings = parsed
     errors += [e for e in llm_errors if e not in errors]
     warnings += [w for w in llm_warnings if w not in warnings]
@@ -96,7 +102,7 @@ def review(code: str, ctx: DesignContext, probe_stats: dict, llm: LLM | None) ->
         warnings.append("the LLM accepted the reward, but the rules' measured errors stand")
     if not accepted and not errors:
         errors.append("the LLM review rejected the reward without naming an error")
-    return Review(accepted and not errors, errors, warnings, prompt, completion.text)
+    return Review(accepted and not errors, errors, warnings, prompt, completion.text, list(findings.info))
 
 
 def _parse_review(text: str) -> tuple[bool, list[str], list[str]] | None:
@@ -118,8 +124,17 @@ def format_probe_stats(stats: dict) -> str:
     lines = [f"{stats.get('calls', '?')} calls"]
     for name, s in components.items():
         lines.append(f"- {name}: mean {s.get('mean', 0):.4g}, std {s.get('std', 0):.4g}, min {s.get('min', 0):.4g}, "
-                     f"max {s.get('max', 0):.4g}, nonzero {s.get('nonzero', 0):.2%}")
+                     f"max {s.get('max', 0):.4g}, nonzero {s.get('nonzero', 0):.2%}" + _constancy(s))
     return "\n".join(lines)
+
+
+def _constancy(stats: dict[str, float]) -> str:
+    """What a component that never varies on random play means: a milestone not reached, or a useless constant."""
+    if not stats or stats.get("min") != stats.get("max"):
+        return ""
+    if stats.get("min") == 0.0:
+        return " (0 on every random-play step: a milestone random play does not reach; expected, keep it)"
+    return " (constant on every step: it teaches nothing)"
 
 
 # ----- the rules ------------------------------------------------------------------------------------------------
@@ -132,6 +147,7 @@ def rule_review(code: str, task: str, task_text: str, probe_stats: dict, seed: i
         return findings
     _check_goal(code, task_text, findings)
     _check_scale(probe_stats, findings)
+    _check_constant(probe_stats, findings)
     _check_farming(code, task, seed, findings)
     return findings
 
@@ -190,6 +206,18 @@ def _check_scale(probe_stats: dict, findings: _Findings) -> None:
             f"{next_name!r} (RMS {next_size:.3g}), on the probe transitions: the others will barely matter")
     elif len(sizes) >= 2:
         findings.passed.append(f"scale: the largest component is {sizes[0][0] / sizes[1][0]:.0f}x the next")
+
+
+def _check_constant(probe_stats: dict, findings: _Findings) -> None:
+    """A component 0 on every random-play step is a milestone not reached: a note, so that no one drops it.
+
+    A nonzero constant is a warning the probe has already made (it is in the verdict, and marked in the statistics
+    the LLM reads); it is not repeated here.
+    """
+    for name, stats in (probe_stats.get("components") or {}).items():
+        if stats and stats.get("min") == stats.get("max") == 0.0:
+            findings.info.append(f"component {name!r} is 0 on every random-play probe transition: a milestone that "
+                                 "random play does not reach, not a constant; keep it")
 
 
 # ----- scripted play for the farming check ------------------------------------------------------------------------
