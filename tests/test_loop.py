@@ -213,6 +213,9 @@ def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
     tie = {"seeds": [1, 2], "entries": [_entry("baseline", [0.5, 0.5]), _entry("0/0", [0.6, 0.4])]}
     answer = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.1, "mean_return": 0.1}, tie)
     assert answer["answer"] == "baseline" and answer["gain"] == 0.0  # a tie is not a win
+    returns = {"seeds": [1, 2], "entries": [_entry("baseline", [0.5, 0.5]),
+                                            {**_entry("0/0", [0.6, 0.4]), "mean_return": 0.9}]}
+    assert _answer(store, None, None, returns)["answer"] == "baseline"  # nor is a higher return at equal success
     assert "no reward beat the task reward alone" in answer["message"]
     assert not (store.root / "best" / "reward.py").exists()  # nothing worse than no shaping is handed back
 
@@ -228,5 +231,7 @@ def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
     store = _answer_store(tmp_path / "b", {"0/0": 0.3})
     worse = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.86, "mean_return": 0.8}, None)
     assert worse["answer"] == "baseline" and worse["gain"] == 0.0 and worse["success_rate"] == 0.86
+    same = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.3, "mean_return": -5.0}, None)
+    assert same["answer"] == "baseline"
     better = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.1, "mean_return": 0.0}, None)
     assert better["answer"] == "candidate" and better["gain"] == pytest.approx(0.2)

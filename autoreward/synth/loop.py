@@ -408,19 +408,22 @@ def _confirmation_result(name: str, seed: int, future: Future) -> dict[str, Any]
 
 def _answer(store: RunStore, best: CandidateRecord | None, baseline: dict[str, Any] | None,
             confirmation: dict[str, Any] | None) -> dict[str, Any]:
-    """The run's answer: the best reward only when it beats the task reward alone (over the confirmation seeds
-    when there are any, else on the run's seed); a tie goes to the baseline. Written to best/summary.json."""
+    """The run's answer: the best reward (by mean success, then mean return) only when its success is above the
+    task reward alone's (over the confirmation seeds when there are any, else on the run's seed): equal success
+    is no gain, whatever the returns, so the answer is then the baseline. Written to best/summary.json."""
     if confirmation is not None:
         entries = confirmation["entries"]
-        chosen = max(entries, key=lambda e: (e["mean_success"], e["mean_return"]))  # the first (baseline) on ties
         base = {"success_rate": entries[0]["mean_success"], "mean_return": entries[0]["mean_return"]}
+        rewards = entries[1:]
+        top = max(rewards, key=lambda e: (e["mean_success"], e["mean_return"])) if rewards else None
+        chosen = top if top is not None and top["mean_success"] > base["success_rate"] else entries[0]
         success, mean_return = chosen["mean_success"], chosen["mean_return"]
         record = None if chosen["name"] == NAME else store.read_candidate(chosen["round"], chosen["candidate"])
         where = f" over seeds {', '.join(map(str, confirmation['seeds']))}"
     else:
         base = {"success_rate": (baseline or {}).get("success_rate") or 0.0,
                 "mean_return": (baseline or {}).get("mean_return") or 0.0}
-        beats = best is not None and best.rank_key()[:2] > (base["success_rate"], base["mean_return"])
+        beats = best is not None and (best.success_rate or 0.0) > base["success_rate"]
         record = best if beats else None
         success = record.success_rate if record else base["success_rate"]
         mean_return = record.mean_return if record else base["mean_return"]
