@@ -7,4 +7,5 @@
   `offline`: the rule-based judge that reads the rendered text only.
 - `explorer` / `dataset` / `evaluate`: a scripted data-collection policy, labelled transitions from rollouts,
   and a judge's accuracy/precision/recall/F1 against them.
+- `judgements`: an LLM judge's judgements kept on disk as they come, so a stopped evaluation resumes.
 """

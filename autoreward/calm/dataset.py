@@ -6,6 +6,9 @@ SB3 policy when one is given. Every step is rendered and labelled; with `balance
 subgoal achieved) are kept and the negatives are sampled (fixed seed) to `negatives_per_positive` times
 their number. Records are JSON objects, one per line:
 {task, subgoals: [{name, description}], text, key, labels: {name: bool}, episode, step, action, policy}.
+
+Stopped by Ctrl-C, `collect` raises `Interrupted` with the records of the whole episodes played so far, as
+`collect` with that many episodes returns them (the games, the policies and the balancing are seeded).
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ from autoreward.io import write_text_atomic
 
 Progress = Callable[[int, int], None]
 RECORD_FIELDS = ("task", "subgoals", "text", "key", "labels", "episode", "step", "action", "policy")
+
+
+class Interrupted(KeyboardInterrupt):
+    """`collect` stopped by the user after `episodes` whole episodes; `records`: theirs, balanced as asked."""
+
+    def __init__(self, records: list[dict[str, Any]], episodes: int) -> None:
+        super().__init__(f"interrupted after {episodes} episodes")
+        self.records, self.episodes = records, episodes
 
 
 class _Random:
@@ -97,14 +108,19 @@ def collect(task: str, episodes: int, seed: int, subgoals: Sequence[Subgoal], po
                 "random": _Random(len(names), seed), **policies}
     order = list(policies)
     records: list[dict[str, Any]] = []
+    done = 0
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*smooth quitting of game failed")  # NLE, on some game ends
         try:
             for episode in range(episodes):
                 kind = order[episode % len(order)]
                 records += _episode(env, card, task, episode, kind, policies[kind], names, codes, subgoals)
+                done = episode + 1
                 if progress is not None:
-                    progress(episode + 1, episodes)
+                    progress(done, episodes)
+        except KeyboardInterrupt:
+            raise Interrupted(balanced(records, negatives_per_positive, seed) if balance else records,
+                              done) from None
         finally:
             env.close()
     return balanced(records, negatives_per_positive, seed) if balance else records
