@@ -5,6 +5,9 @@ and `iterate` stops saved and resumable."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -50,8 +53,20 @@ def test_iterate_without_a_key_exits_2_naming_it_and_creates_no_run(no_keys, cap
     err = capsys.readouterr().err
     assert code == 2, err
     assert "OPENAI_API_KEY" in err and "--llm-api-base" in err
-    assert elapsed < 30  # litellm's import is most of it
+    assert elapsed < 30  # in-process: litellm's import is most of it for providers without a fast path
     assert not (no_keys / "runs").exists() and list(no_keys.iterdir()) == []
+
+
+def test_the_newcomer_example_exits_2_in_under_5_seconds(tmp_path):
+    """The whole command, as a user types it: told at once (known providers need no litellm import for this)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("AUTOREWARD_LLM")}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "autoreward.cli", "iterate", "MiniHack-Room-5x5-v0", "--llm",
+                           "openai/gpt-4o-mini"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 2, done.stderr
+    assert "OPENAI_API_KEY" in done.stderr and elapsed < 5
+    assert list(tmp_path.iterdir()) == []  # no run folder
 
 
 def test_resuming_a_run_without_its_key_exits_2(no_keys, capsys):

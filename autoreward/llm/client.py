@@ -64,6 +64,10 @@ _KEY_ENV_VARS = {
     "hosted_vllm": "HOSTED_VLLM_API_KEY",
     "huggingface": "HF_TOKEN",
 }
+# Providers whose calls need exactly one key variable (litellm's names): a missing one is told at once.
+_ONLY_KEY = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "groq": "GROQ_API_KEY",
+             "mistral": "MISTRAL_API_KEY", "deepseek": "DEEPSEEK_API_KEY", "openrouter": "OPENROUTER_API_KEY",
+             "together_ai": "TOGETHERAI_API_KEY"}
 _KEY_LIKE = re.compile(r"\b(sk|pk|key|hf|gsk)[-_][A-Za-z0-9_\-]{4,}")
 # What providers (and the openai client inside litellm) say about a missing or bad key, whatever HTTP status
 # litellm wraps it in: a key missing on our side comes back as "InternalServerError (HTTP 500): ... Missing
@@ -240,8 +244,13 @@ def missing_credentials(model: str | None, api_base: str | None = None) -> str |
     """
     if model is None or model.strip().lower() in ("", OFFLINE):
         return None
-    litellm = _import_litellm()
     api_base = api_base or os.environ.get(ENV_API_BASE) or None
+    provider, _, name = model.strip().partition("/")
+    variable = _ONLY_KEY.get(provider)
+    if variable and name and api_base is None and not os.environ.get(variable) and not os.environ.get(ENV_API_KEY):
+        # answered without importing litellm (seconds): the provider needs this one key and it is not set
+        return f"{model.strip()} cannot be called: {variable} not set. {credential_hint(model.strip(), [variable])}"
+    litellm = _import_litellm()
     resolved = _resolve_model(model.strip(), api_base, litellm)
     if api_base is not None and resolved.startswith("openai/"):
         return None  # a local server: the client sends a placeholder key when none is set
