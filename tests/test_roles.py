@@ -488,3 +488,20 @@ def test_lava_crossing_first_candidate_walks_around_lava():
     code = design(context(LAVA), None).code
     assert 'state.path_to(spot, avoid=AVOID)' in code and 'AVOID = ("lava",)' in code
     assert check(code, LAVA, transitions=64).accepted
+
+
+def test_refinement_does_not_undo_a_change_that_raised_success():
+    """Corridor-R3 in the suite: removing explore raised success 10% -> 30%; the analysis then asked to add it back."""
+    task = "MiniHack-Corridor-R3-v0"
+    recipe = recipe_for(task, card_for(task).task(task).goal)
+    parent = design(context(task, candidate=1), None).code  # the recipe's design without explore
+    assert "explore" not in read_weights(parent)
+    lessons = [{"changes": ["-explore"], "effect": 0.2, "text": "success rose from 10% to 30% with explore removed"}]
+    edits = [{"op": "add", "component": "explore", "weight": 0.01, "reason": "timeouts"},
+             {"op": "add", "component": "dither", "weight": 0.01, "reason": "timeouts"}]
+    ctx = context(task, best_code=parent, parent="0/1", analysis=Analysis(causes=[], unwanted=[], edits=edits,
+                                                                          text="", lessons=lessons))
+    plans = proposals(ctx, recipe)
+    assert all("explore" not in p.weights for p in plans)
+    assert "dither" in plans[0].weights  # the other edit is kept
+    assert any("edit skipped: add explore" in note for note in plans[0].notes)

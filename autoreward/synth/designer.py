@@ -158,9 +158,10 @@ def proposals(ctx: DesignContext, recipe: Recipe) -> list[Plan]:
         weights = {k: v for k, v in weights.items() if k in _KNOWN_COMPONENTS}
         distance = "straight" if STRAIGHT in structure_of(ctx.best_code) else "path"
         parent = Plan(weights, distance, list(notes))
-        edits = ctx.analysis.edits if ctx.analysis is not None else []
+        edits, ruled_out = _edits_the_lessons_allow(ctx, weights)
         edited, applied = apply_edits(weights, edits, recipe)
-        first = Plan(edited, distance, notes + (applied or ["the analysis asked for no edit the rules can make"]))
+        first = Plan(edited, distance, notes + ruled_out +
+                     (applied or ["the analysis asked for no edit the rules can make"]))
     tried = [sorted(t) for t in ctx.tried]  # structures compare as sorted lists
     hurt = _hurtful_changes(ctx)
     plans = [first]
@@ -191,10 +192,39 @@ def proposals(ctx: DesignContext, recipe: Recipe) -> list[Plan]:
 
 
 def _hurtful_changes(ctx: DesignContext) -> dict[str, str]:
-    """Changes that lowered success when an earlier candidate made them alone (from the analysis' lessons)."""
+    """Changes the analysis' lessons advise against: one that lowered success when a candidate made it alone,
+    and the undoing of one that raised it (explore removed helped: adding it back is not tried)."""
     lessons = ctx.analysis.lessons if ctx.analysis is not None else []
-    return {lesson["changes"][0]: lesson["text"] for lesson in lessons
-            if len(lesson.get("changes", [])) == 1 and lesson.get("effect", 0.0) < 0}
+    hurt: dict[str, str] = {}
+    for lesson in lessons:
+        if len(lesson.get("changes", [])) != 1 or not lesson.get("effect"):
+            continue
+        change = lesson["changes"][0]
+        hurt[change if lesson["effect"] < 0 else _inverse(change)] = lesson["text"]
+    return hurt
+
+
+def _edits_the_lessons_allow(ctx: DesignContext, weights: dict[str, float]) -> tuple[list[dict], list[str]]:
+    """The analysis' edits less those that add or drop a component against the lessons; notes on those skipped."""
+    hurt = _hurtful_changes(ctx)
+    kept, notes = [], []
+    for edit in ctx.analysis.edits if ctx.analysis is not None else []:
+        name, op = str(edit.get("component", "")), str(edit.get("op", "")).lower()
+        change = f"+{name}" if op in ("add", "set") and name not in weights else \
+            f"-{name}" if op == "drop" and name in weights else None
+        if change in hurt:
+            notes.append(f"edit skipped: {op} {name} ({hurt[change]})")
+        else:
+            kept.append(edit)
+    return kept, notes
+
+
+def _inverse(change: str) -> str:
+    """'+x' <-> '-x'; 'distance: a -> b' -> 'distance: b -> a'."""
+    if change[:1] in "+-":
+        return ("-" if change[0] == "+" else "+") + change[1:]
+    before, _, after = change.removeprefix("distance: ").partition(" -> ")
+    return f"distance: {after} -> {before}"
 
 
 def toggles(recipe: Recipe, parent: Plan) -> list[tuple[str, Callable[[Plan], Plan]]]:
