@@ -155,7 +155,7 @@ def cmd_iterate(args: argparse.Namespace) -> int:
     if answer is None:
         return 1
     print_answer(answer)
-    return 0
+    return 0 if state["best"] is not None else 1  # the baseline alone is an answer, but the loop found nothing
 
 
 def _require_credentials(args: argparse.Namespace) -> None:

@@ -24,7 +24,8 @@ ANALYSIS = '{"causes": ["timeout"], "unwanted": [], "edits": [{"action": "streng
 
 def _config(out: Path, url: str, **extra) -> IterateConfig:
     settings = dict(task=TASK, llm="openai/test-model", llm_api_base=url, llm_timeout_s=1.0, rounds=1, candidates=1,
-                    repairs=3, steps=1024, eval_episodes=2, probe_transitions=200, workers=1, out=str(out))
+                    repairs=3, steps=1024, eval_episodes=2, probe_transitions=200, workers=1, out=str(out),
+                    confirm_seeds=0)
     return IterateConfig(**{**settings, **extra})
 
 
@@ -51,7 +52,8 @@ def test_llm_run_repairs_bad_answers_retries_and_replays_from_cache(llm_server, 
     errors = [c["error"] for c in calls if c["error"]]
     assert len(errors) == 2  # the 429 and the timeout, each retried
     assert len(llm_server.requests) == 8
-    assert (store.root / "best" / "reward.py").is_file()
+    answer = json.loads((store.root / "best" / "summary.json").read_text())  # against the task reward alone
+    assert (store.root / "best" / "reward.py").is_file() == (answer["answer"] == "candidate")
     assert (store.round_dir(0) / "analysis.md").is_file()
 
     # The same inputs again: every answer comes from the cache, the server is not asked.
@@ -89,3 +91,18 @@ def test_rejected_credentials_stop_the_run_at_once(llm_server, tmp_path):
     assert len(llm_server.requests) == 1  # not retried, and no second candidate asked
     [root] = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert json.loads((root / "run.json").read_text())["status"] == "stopped"
+
+
+def test_a_run_whose_candidates_all_fail_answers_the_task_reward_alone_and_exits_1(llm_server, tmp_path, capsys):
+    from autoreward.cli import main
+
+    llm_server.script([NO_CODE])
+    code = main(["iterate", TASK, "--llm", "openai/test-model", "--llm-api-base", llm_server.url, "--rounds", "1",
+                 "--candidates", "1", "--repairs", "0", "--steps", "1024", "--eval-episodes", "2", "--workers", "1",
+                 "--confirm-seeds", "0", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1 and "no candidate was trained and evaluated" in out
+    assert "no reward beat the task reward alone" in out
+    [run] = [p for p in tmp_path.iterdir() if (p / "run.json").is_file()]
+    answer = json.loads((run / "best" / "summary.json").read_text())
+    assert answer["answer"] == "baseline" and not (run / "best" / "reward.py").exists()
