@@ -44,6 +44,7 @@ from typing import Any
 
 from autoreward.errors import TrainingError, UsageError
 from autoreward.io import write_json_atomic, write_text_atomic
+from autoreward.synth.executor import EVAL_SEED
 from autoreward.train.worker import DEFAULT_ENVS
 
 VARIANTS = ("sparse", "loop", "expert", "calm", "oni")
@@ -76,7 +77,6 @@ DEFAULT_OUT = "runs/suite"
 DEFAULT_DOCS = "docs/benchmarks"
 MARK_START, MARK_END = "<!-- suite:start -->", "<!-- suite:end -->"
 SECTION = "## Task suite (`autoreward bench suite`)"
-EVAL_SEED = 1000  # as autoreward.synth.executor: evaluation games are seeded apart from training games
 FINAL = ("done", "n/a")  # statuses a rerun keeps; "failed" and "running" cells are (re)done
 
 Events = Callable[[str, dict[str, Any]], None]

@@ -431,8 +431,9 @@ def _answer(store: RunStore, best: CandidateRecord | None, baseline: dict[str, A
     gain = round((success or 0.0) - base["success_rate"], 4)
     folder = store.root / "best"
     folder.mkdir(exist_ok=True)
+    summary = (_best_summary(store, record) or {}) if record is not None else {}
     if record is not None:
-        store.save_best(record, _best_summary(store, record) or {})
+        store.save_best(record, summary)
         message = (f"reward {record.name} beats the task reward alone: success {success:.0%} against "
                    f"{base['success_rate']:.0%} ({100 * gain:+.0f} points){where}")
     else:
@@ -445,7 +446,7 @@ def _answer(store: RunStore, best: CandidateRecord | None, baseline: dict[str, A
               "success_rate": success, "mean_return": mean_return, "baseline": base, "gain": gain,
               "message": message, "confirmation": confirmation, "steps": store.config().steps,
               "reward": str(folder / "reward.py") if record else None,
-              "summary": (_best_summary(store, record) or {}) if record else {}}
+              "summary": summary}
     write_json_atomic(folder / "summary.json", answer)
     return answer
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from autoreward.errors import UsageError
 from autoreward.io import read_jsonl, write_json_atomic, write_text_atomic
+from autoreward.paths import task_slug
 from autoreward.train.worker import DEFAULT_ENVS
 
 #: Candidate statuses. A candidate in a final status is never redone on resume.
@@ -116,7 +117,7 @@ class RunStore:
     @classmethod
     def create(cls, config: IterateConfig) -> RunStore:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        task = config.task.replace("MiniHack-", "").replace("NetHack", "nh-").lower()
+        task = task_slug(config.task)
         base = Path(config.out) / f"{stamp}-{task}-{'offline' if config.llm == 'offline' else 'llm'}"
         root, n = base, 1
         while root.exists():
