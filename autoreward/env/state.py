@@ -356,7 +356,7 @@ def _path_arguments(target: Any, avoid: Any) -> tuple[str | Point, tuple[str, ..
             raise TypeError(f"path_to avoid entries must be map names (str), not {name!r}")
         if len(name) != 1 and name not in MEMBERSHIP:
             raise _unknown_name(name)
-    return target, tuple(avoid)
+    return target, tuple(dict.fromkeys(avoid))  # a name given twice is one mask
 
 
 def _bits(mask: np.ndarray) -> int:
