@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from autoreward.annotate import tasks
+from autoreward.annotate import registry, tasks
 from autoreward.annotate.server import BackgroundServer, ServeConfig, ServerError
 from autoreward.annotate.service import Annotator, OfflineLabeller
 from autoreward.annotate.store import LabelStore, PendingItem, label_key
@@ -122,8 +122,8 @@ def test_importing_the_server_stays_light():
 
 
 def test_unknown_task_names_the_known_ones():
-    with pytest.raises(tasks.UnknownTask, match="calm, helpful, pairs"):
-        tasks.get_task("telepathy")
+    with pytest.raises(registry.UnknownTask, match="calm, helpful, pairs"):
+        registry.get_task("telepathy")
 
 
 # ----- the HTTP API -------------------------------------------------------------------------------------

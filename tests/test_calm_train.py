@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from autoreward.annotate import tasks
+from autoreward.annotate import calm_task
 from autoreward.annotate.server import BackgroundServer, ServeConfig
 from autoreward.calm import judge
 from autoreward.calm.reward import CalmReward, subgoal_field
@@ -65,8 +65,8 @@ def _poll(client: httpx.Client, want: int) -> list[dict[str, Any]]:
 
 
 def test_calm_prompt_version_is_the_batch_templates_hash():
-    assert tasks.CALM.prompt_version == judge.prompt_version(judge.BATCH_TEMPLATE)
-    prompt = tasks.CALM.prompt([["k1", KEY_TEXT, FIELD], ["k2", WALL_TEXT, FIELD]])
+    assert calm_task.CALM.prompt_version == judge.prompt_version(judge.BATCH_TEMPLATE)
+    prompt = calm_task.CALM.prompt([["k1", KEY_TEXT, FIELD], ["k2", WALL_TEXT, FIELD]])
     assert "Step 2:\n" + WALL_TEXT in prompt and "- open_door: A door next to the agent opens." in prompt
 
 

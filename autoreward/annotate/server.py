@@ -32,9 +32,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 
 from autoreward.annotate.metrics import Metrics
+from autoreward.annotate.registry import UnknownTask
 from autoreward.annotate.service import Annotator, Labeller, LLMLabeller, OfflineLabeller
 from autoreward.annotate.store import LabelStore
-from autoreward.annotate.tasks import Task, UnknownTask
+from autoreward.annotate.tasks import Task
 from autoreward.errors import AutorewardError
 
 Scope = MutableMapping[str, Any]

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from autoreward.annotate.metrics import Metrics
+from autoreward.annotate.registry import TASKS, UnknownTask
 from autoreward.annotate.store import LABELED, PENDING, UNLABELED, LabelRow, LabelStore, PendingItem, canonical_json
 from autoreward.annotate.store import label_key as make_key
-from autoreward.annotate.tasks import TASKS, Item, ParsedAnswer, Task, UnknownTask
+from autoreward.annotate.tasks import Item, ParsedAnswer, Task
 from autoreward.llm.base import LLM
 
 PARSE_ATTEMPTS = 2  # answers an item may fail to be parsed from: the first one and one retry

@@ -6,11 +6,12 @@ A task is a prompt template (`prompts/annotate_<task>.txt`, fields `count` and `
 is a short hash of the template, part of every label's key. A batch is asked in one call; the answer must hold a
 JSON object `{"1": <label>, "2": <label>, ...}`; anything missing or out of schema leaves that item unparsed.
 
-The registry is open: `register(Task(...))` adds a task (a later one may carry context in its items, e.g. CALM's
-list of subgoals, and format it in `format_item`, or subclass `Task` to render the prompt differently).
+A task may carry context in its items (e.g. CALM's list of subgoals, `annotate.calm_task`) and format it in
+`format_item`, or subclass `Task` to render the prompt differently; `annotate.registry` holds the served ones.
 Hooks a subclass may override: `identity` (what of an item a label's key and de-duplication use; default the
 item), `batch_group` (items of one labeller call share it; default one group), `check_label` (the parser, given
-the item). `CalmTask` ("calm") uses all of them: its items are `[transition key, rendered text, subgoals]`.
+the item). `annotate.calm_task.CalmTask` ("calm") uses all of them: its items are
+`[transition key, rendered text, subgoals]`.
 """
 
 from __future__ import annotations
@@ -18,22 +19,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from autoreward.annotate import lexicon
-from autoreward.errors import UsageError
+from autoreward.llm.answers import json_object
 from autoreward.synth.prompts import load_template, render
 
 Item = Any  # a JSON value: helpful -> str, pairs -> [str, str], calm -> [key, text, subgoals]
 Label = Any  # a JSON value: helpful -> bool, pairs -> 0 | 1 | 2, calm -> {subgoal name: bool}
-_FENCED = re.compile(r"```[\w+-]*\s*\n?(.*?)```", re.DOTALL)
-
-
-class UnknownTask(UsageError):
-    """A task name that is not registered; the message lists the known ones."""
 
 
 @dataclass(frozen=True)
@@ -101,24 +96,8 @@ class Task:
         return json.dumps({str(number): self.offline(item) for number, item in enumerate(items, 1)})
 
 
-def json_object(answer: str) -> dict[str, Any] | None:
-    """The first JSON object in an answer: the whole text, a ```json fence, or embedded in prose (json only)."""
-    decoder = json.JSONDecoder()
-    for text in [answer, *_FENCED.findall(answer)]:
-        start = text.find("{")
-        while start != -1:
-            try:
-                value, _ = decoder.raw_decode(text, start)
-            except json.JSONDecodeError:
-                value = None
-            if isinstance(value, dict):
-                return value
-            start = text.find("{", start + 1)
-    return None
-
-
 # ----- the built-in tasks -------------------------------------------------------------------------------
-def _check_text(value: Any, max_text: int) -> str:
+def check_text(value: Any, max_text: int) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a text, got {type(value).__name__}")
     if len(value) > max_text:
@@ -129,7 +108,7 @@ def _check_text(value: Any, max_text: int) -> str:
 def _check_pair(value: Any, max_text: int) -> list[str]:
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise ValueError("expected a pair of texts [a, b]")
-    return [_check_text(text, max_text) for text in value]
+    return [check_text(text, max_text) for text in value]
 
 
 def _parse_bool(value: Any) -> bool:
@@ -151,7 +130,7 @@ def _format_pair(pair: Sequence[str]) -> str:
 HELPFUL = Task(
     name="helpful",
     template="annotate_helpful",
-    check_item=_check_text,
+    check_item=check_text,
     format_item=lambda text: json.dumps(text, ensure_ascii=False),
     parse_label=_parse_bool,
     offline=lexicon.helpful,
@@ -164,105 +143,3 @@ PAIRS = Task(
     parse_label=_parse_choice,
     offline=lambda pair: lexicon.prefer(pair[0], pair[1]),
 )
-
-
-# ----- calm: which subgoals one transition achieved (autoreward.calm) ---------------------------------------
-CALM_MAX_TRANSITION = 8192  # characters of a rendered transition (max_text applies to the key and the subgoals)
-
-
-def parse_subgoal_field(field: str) -> list[Any]:
-    """'a;b: what b means' -> [Subgoal('a', 'a'), Subgoal('b', 'what b means')] (a name alone describes itself)."""
-    from autoreward.calm.subgoals import Subgoal
-
-    subgoals = []
-    for part in field.split(";"):
-        name, _, description = part.partition(":")
-        name = name.strip()
-        subgoals.append(Subgoal(name, description.strip() or name.replace("_", " ")))
-    return subgoals
-
-
-def _check_calm(value: Any, max_text: int) -> list[str]:
-    if not isinstance(value, list | tuple) or len(value) != 3:
-        raise ValueError("expected [transition key, transition text, subgoals joined by ';']")
-    key, text, field = value
-    _check_text(key, max_text)
-    _check_text(text, CALM_MAX_TRANSITION)
-    _check_text(field, max_text)
-    names = [s.name for s in parse_subgoal_field(field)]
-    if not all(re.fullmatch(r"[a-z][a-z0-9_]{0,47}", name) for name in names) or len(set(names)) != len(names):
-        raise ValueError(f"subgoals must be distinct snake_case names joined by ';', got {field[:80]!r}")
-    return [key, text, field]
-
-
-def _calm_offline(item: Sequence[str]) -> dict[str, bool]:
-    from autoreward.calm.offline import offline_judge
-
-    return offline_judge(item[1], parse_subgoal_field(item[2]))
-
-
-class CalmTask(Task):
-    """CALM's judge on the server: item [key, text, subgoals], label {subgoal name: achieved}.
-
-    Labels are keyed by (transition key, subgoals), never by the text (it differs in every episode); a batch
-    holds items of one subgoal list and is asked with `calm.judge.batch_prompt`; answers are checked with
-    `calm.judge.check_judgement` (exactly the item's subgoal names, each a real boolean).
-    """
-
-    def identity(self, item: Item) -> Any:
-        return [item[0], item[2]]
-
-    def batch_group(self, item: Item) -> Any:
-        return item[2]
-
-    def check_label(self, value: Any, item: Item) -> Label:
-        from autoreward.calm.judge import check_judgement
-
-        if item is None:
-            raise ValueError("a calm judgement needs its item")
-        return check_judgement(value, [s.name for s in parse_subgoal_field(item[2])])
-
-    def prompt(self, items: Sequence[Item]) -> str:
-        from autoreward.calm.judge import batch_prompt
-
-        return batch_prompt([item[1] for item in items], parse_subgoal_field(items[0][2]),
-                            task="(stated by the subgoals below)")
-
-
-def _no_bare_label(value: Any) -> Label:
-    raise ValueError("a calm judgement is checked against its item's subgoals")
-
-
-CALM = CalmTask(
-    name="calm",
-    template="calm_judge_batch",  # calm.judge.BATCH_TEMPLATE: the prompt version is its hash
-    check_item=_check_calm,
-    format_item=lambda item: item[1],
-    parse_label=_no_bare_label,
-    offline=_calm_offline,
-)
-
-TASKS: dict[str, Task] = {}
-
-
-def register(task: Task) -> Task:
-    """Add (or replace) a task in the registry; returns it."""
-    TASKS[task.name] = task
-    return task
-
-
-def get_task(name: str) -> Task:
-    """The registered task `name`, or UnknownTask naming the known ones."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise UnknownTask(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
-
-
-def task_names() -> list[str]:
-    return sorted(TASKS)
-
-
-register(HELPFUL)
-register(PAIRS)
-register(CALM)

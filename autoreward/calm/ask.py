@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from autoreward.annotate.tasks import json_object  # the one strict JSON-object finder (json only)
+from autoreward.llm.answers import json_object
 from autoreward.llm.base import LLM, Messages
 from autoreward.synth.prompts import render
 

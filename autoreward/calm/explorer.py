@@ -18,11 +18,8 @@ import numpy as np
 
 from autoreward.calm.subgoals import task_kind
 from autoreward.env.state import Point, State
+from autoreward.env.vocabulary import MOVE_NAMES, MOVES
 
-MOVES: dict[str, tuple[int, int]] = {
-    "north": (0, -1), "east": (1, 0), "south": (0, 1), "west": (-1, 0),
-    "northeast": (1, -1), "southeast": (1, 1), "southwest": (-1, 1), "northwest": (-1, -1),
-}
 _PASSABLE = frozenset({
     "floor", "corridor", "doorway", "open door", "stairs up", "stairs down", "key", "food", "armor", "weapon",
     "amulet", "ring", "tool", "wand", "scroll", "spellbook", "potion", "item", "gold", "gem", "corpse", "altar",
@@ -156,7 +153,7 @@ class ScriptedExplorer:
                 while parent[cell] != start:
                     cell = parent[cell]  # type: ignore[assignment]
                 step = (cell[0] - start[0], cell[1] - start[1])
-                return next(name for name, delta in MOVES.items() if delta == step)
+                return MOVE_NAMES[step]
             for dx, dy in MOVES.values():
                 nxt = (cell[0] + dx, cell[1] + dy)
                 if nxt in parent or not self._can_step(state, cell, nxt, goal):

@@ -15,9 +15,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from autoreward.calm.ask import ask_json, json_object
+from autoreward.calm.ask import ask_json
 from autoreward.calm.offline import offline_judge
 from autoreward.calm.subgoals import Subgoal
+from autoreward.llm.answers import json_object
 from autoreward.llm.base import LLM
 from autoreward.synth.prompts import load_template, render
 

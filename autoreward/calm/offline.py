@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from autoreward.calm.subgoals import Subgoal
+from autoreward.env.vocabulary import COMPASS16
 
 Judgement = dict[str, bool]
 
@@ -223,9 +224,6 @@ def _rule_cross(step: Step, targets: frozenset[str]) -> bool:
 
 
 _STAIRS_SEEN = re.compile(r"^stairs down (?:\(x\d+\) )?(?:adjacent|very near|near|far|very far) (\S+)$")
-_COMPASS = ("east", "east-northeast", "northeast", "north-northeast", "north", "north-northwest", "northwest",
-            "west-northwest", "west", "west-southwest", "southwest", "south-southwest", "south", "south-southeast",
-            "southeast", "east-southeast")
 
 
 def _cells(rows: Sequence[str]) -> dict[tuple[int, int], str]:
@@ -259,8 +257,8 @@ def _hazard_between(rows: Sequence[str], objects: Sequence[str]) -> bool | None:
     stairs = next((p for p, ch in cells.items() if ch == ">"), None)
     if agent is not None and stairs is None:
         heading = next((m.group(1) for o in objects if (m := _STAIRS_SEEN.match(o))), None)
-        if heading in _COMPASS:
-            angle = math.radians(22.5 * _COMPASS.index(heading))
+        if heading in COMPASS16:
+            angle = math.radians(22.5 * COMPASS16.index(heading))
             dx, dy = math.cos(angle), -math.sin(angle)
             reach = len(rows) // 2 / max(abs(dx), abs(dy))
             stairs = (agent[0] + round(dx * reach), agent[1] + round(dy * reach))

@@ -43,7 +43,7 @@ COEF_SHARE = 0.5
 
 def subgoal_field(subgoals: Sequence[Subgoal]) -> str:
     """The subgoals as a calm item's third field: 'name: description' joined by ';' (the server's judge sees
-    the descriptions; `annotate.tasks.parse_subgoal_field` reads it back)."""
+    the descriptions; `annotate.calm_task.parse_subgoal_field` reads it back)."""
     return ";".join(f"{s.name}: {s.description.replace(';', ',')}" for s in subgoals)
 
 

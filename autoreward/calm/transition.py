@@ -15,14 +15,10 @@ from dataclasses import asdict, dataclass
 
 from autoreward.env.render import direction, local_map, visible_objects
 from autoreward.env.state import State
+from autoreward.env.vocabulary import MOVES, NEIGHBOURS, hunger_name
 
 CROP = 9
-#: The agent's 8 neighbours, clockwise from north, as (dx, dy) with y growing south.
-NEIGHBOURS: tuple[tuple[int, int], ...] = ((0, -1), (1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1))
-_COMPASS_ACTIONS = {"north": (0, -1), "northeast": (1, -1), "east": (1, 0), "southeast": (1, 1), "south": (0, 1),
-                    "southwest": (-1, 1), "west": (-1, 0), "northwest": (-1, -1)}
 _HP_CHANGE = re.compile(r"^HP (-?\d+) -> (-?\d+)$")
-_HUNGER = ("satiated", "not hungry", "hungry", "weak", "fainting", "fainted", "starved")
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ def build(prev: State, action: str, typed: str, state: State, detail: bool = Tru
         for char, names in part.items():
             legend.setdefault(char, set()).update(names)
     moved = direction(prev.pos, state.pos) if state.pos != prev.pos else None
-    delta = _COMPASS_ACTIONS.get(action.removeprefix("far "))
+    delta = MOVES.get(action.removeprefix("far "))
     return Transition(
         action=action,
         typed=typed,
@@ -110,14 +106,12 @@ def _status_changes(prev: State, state: State) -> tuple[str, ...]:
     if state.hp != prev.hp:
         changes.append(f"HP {prev.hp} -> {state.hp}")
     if state.hunger != prev.hunger:
-        changes.append(f"hunger {_hunger(prev.hunger)} -> {_hunger(state.hunger)}")
+        changes.append(f"hunger {hunger_name(prev.hunger)} -> {hunger_name(state.hunger)}")
     if state.depth != prev.depth:
         changes.append(f"depth {prev.depth} -> {state.depth}")
     return tuple(changes)
 
 
-def _hunger(value: int) -> str:
-    return _HUNGER[value] if 0 <= value < len(_HUNGER) else str(value)
 
 
 def render(transition: Transition) -> str:

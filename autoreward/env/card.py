@@ -20,6 +20,7 @@ import gymnasium as gym
 from autoreward.env.glyphs import GROUPS, NAMES
 from autoreward.env.render import render_state, render_transition
 from autoreward.env.state import STATE_API, State
+from autoreward.env.vocabulary import SHORT_MOVES
 from autoreward.env.wrappers import (
     DEATH,
     TASK_SUCCESSFUL,
@@ -131,8 +132,7 @@ def action_names(env: gym.Env) -> list[str]:
         name = getattr(action, "name", str(action)).lower()
         kind = type(action).__name__
         if kind.startswith("Compass"):
-            name = {"n": "north", "e": "east", "s": "south", "w": "west", "ne": "northeast", "se": "southeast",
-                    "sw": "southwest", "nw": "northwest"}.get(name, name)
+            name = SHORT_MOVES.get(name, name)
             if kind.endswith("Longer"):
                 name = f"far {name}"
         names.append(name)

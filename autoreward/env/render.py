@@ -13,11 +13,7 @@ import numpy as np
 
 from autoreward.env.glyphs import CATEGORIES, SCENERY
 from autoreward.env.state import Point, State
-
-_COMPASS = ("east", "east-northeast", "northeast", "north-northeast", "north", "north-northwest", "northwest",
-            "west-northwest", "west", "west-southwest", "southwest", "south-southwest", "south",
-            "south-southeast", "southeast", "east-southeast")
-_HUNGER = ("satiated", "not hungry", "hungry", "weak", "fainting", "fainted", "starved")
+from autoreward.env.vocabulary import COMPASS16, hunger_name
 
 
 def direction(origin: Point, target: Point) -> str:
@@ -26,7 +22,7 @@ def direction(origin: Point, target: Point) -> str:
     if dx == 0 and dy == 0:
         return "here"
     angle = math.degrees(math.atan2(dy, dx)) % 360.0
-    return _COMPASS[int((angle + 11.25) // 22.5) % 16]
+    return COMPASS16[int((angle + 11.25) // 22.5) % 16]
 
 
 def distance_bucket(distance: int) -> str:
@@ -80,7 +76,7 @@ def visible_objects(state: State, limit: int = 12) -> list[str]:
 
 
 def status_line(state: State) -> str:
-    hunger = _HUNGER[state.hunger] if 0 <= state.hunger < len(_HUNGER) else str(state.hunger)
+    hunger = hunger_name(state.hunger)
     return (f"HP {state.hp}/{state.max_hp}, depth {state.depth}, turn {state.turn}, gold {state.gold}, "
             f"score {state.score}, XL {state.xp_level}, {hunger}; step {state.step}")
 
