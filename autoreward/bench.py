@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from autoreward.env.card import card_for
-from autoreward.reward.contract import load_reward_file
+from autoreward.reward.loader import load_reward_file
 from autoreward.train.shaping import ShapedReward
 
 

@@ -190,12 +190,13 @@ def _default_out(args: argparse.Namespace, command: str) -> None:
 
 # ----- envs -------------------------------------------------------------------------------------------
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from autoreward.env.card import card_for, cards
+    from autoreward.env.card import cards
+    from autoreward.reward.contract import describe_task
 
     if args.action == "show":
         if not args.task:
             raise UsageError("usage: autoreward envs show TASK")
-        sys.stdout.write(card_for(args.task).describe(args.task))  # verbatim: no wrapping, no markup
+        sys.stdout.write(describe_task(args.task))  # verbatim: no wrapping, no markup
         return 0
     table = Table(title="Supported tasks", show_lines=False)
     table.add_column("task")

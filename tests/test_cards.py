@@ -154,7 +154,7 @@ def test_lava_crossing_is_made_despite_minigrid_size_arguments():
 
 def test_describe_is_what_the_designer_sees():
     card = card_for("MiniHack-KeyRoom-S5-v0")
-    text = card.describe("MiniHack-KeyRoom-S5-v0")
+    text = card.describe("MiniHack-KeyRoom-S5-v0", CONTRACT_TEXT)
     assert "Pick up the key" in text
     assert CONTRACT_TEXT.strip() in text
     assert describe_state_api() in text

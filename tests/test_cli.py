@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from autoreward.cli import main
-from autoreward.env.card import card_for
 from autoreward.paths import default_out
-from autoreward.reward.contract import CONTRACT_TEXT
+from autoreward.reward.contract import CONTRACT_TEXT, describe_task
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = str(ROOT / "examples" / "minihack_keyroom_s5.py")
@@ -27,7 +26,7 @@ def test_envs_lists_and_shows(capsys):
     assert "MiniHack-KeyRoom-S5-v0" in capsys.readouterr().out
     assert main(["envs", "show", "MiniHack-KeyRoom-S5-v0"]) == 0
     shown = capsys.readouterr().out
-    assert shown == card_for("MiniHack-KeyRoom-S5-v0").describe("MiniHack-KeyRoom-S5-v0")  # exactly, unwrapped
+    assert shown == describe_task("MiniHack-KeyRoom-S5-v0")  # exactly, unwrapped
     assert CONTRACT_TEXT.strip() in shown and "state.nearest" in shown
     assert main(["envs", "show", "MiniHack-Nope-v0"]) == 2
 

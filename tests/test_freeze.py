@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autoreward.env.card import card_for
-from autoreward.reward.contract import freeze_value, load_reward, safe_builtins
+from autoreward.reward.loader import freeze_value, load_reward, safe_builtins
 from autoreward.synth.designer import compose, default_weights, recipe_for
 
 CORPUS = Path(__file__).parent / "rewards"

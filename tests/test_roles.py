@@ -14,6 +14,7 @@ import pytest
 
 from autoreward.env.card import card_for
 from autoreward.llm.base import Completion, LLMBudgetExceeded, LLMError
+from autoreward.reward.contract import describe_task
 from autoreward.reward.critic import check
 from autoreward.synth import prompts
 from autoreward.synth.analyzer import Analysis, analyze, build_summary, offline_analysis
@@ -183,7 +184,7 @@ def test_offline_design_reads_the_task():
 
 
 def test_offline_design_records_the_rendered_prompt():
-    card = card_for(KEYROOM).describe(KEYROOM)
+    card = describe_task(KEYROOM)
     result = design(context(KEYROOM, card_text=card), None)
     assert card.strip() in result.prompt and "## system" in result.prompt and "## user" in result.prompt
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autoreward.env.card import card_for
-from autoreward.reward.contract import load_reward
+from autoreward.reward.loader import load_reward
 from autoreward.train.shaping import ShapedReward
 
 TASK = "MiniHack-KeyRoom-S5-v0"

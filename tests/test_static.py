@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autoreward.errors import RewardCodeError
-from autoreward.reward.contract import load_reward
+from autoreward.reward.loader import load_reward
 from autoreward.reward.static import check_static
 
 CORPUS = Path(__file__).parent / "rewards"

@@ -85,10 +85,9 @@ class EnvCard:
     render_state = staticmethod(render_state)
     render_transition = staticmethod(render_transition)
 
-    def describe(self, task_id: str, example_seed: int = 0) -> str:
-        """Exactly what the designer is told about a task: goal, success, actions, contract, State API, example."""
-        from autoreward.reward.contract import CONTRACT_TEXT  # the contract lives with the critic that enforces it
-
+    def describe(self, task_id: str, contract: str, example_seed: int = 0) -> str:
+        """Exactly what the designer is told about a task: goal, success, actions, the reward `contract` (the
+        critic's, autoreward.reward.contract.describe_task), State API, an example observation."""
         task = self.task(task_id)
         env = self.make(task_id, seed=example_seed)
         try:
@@ -116,7 +115,7 @@ class EnvCard:
             f"## Actions ({len(names)}; `action` is the index)",
             actions,
             "",
-            CONTRACT_TEXT.strip(),
+            contract.strip(),
             "",
             describe_state_api(),
             "",

@@ -25,9 +25,9 @@ from autoreward.reward.contract import (
     RewardCallTimeout,
     call_with_budget,
     install_call_timer,
-    load_reward,
     validate_result,
 )
+from autoreward.reward.loader import load_reward
 from autoreward.reward.walls import apply_landlock, isolate_network, readable_roots
 
 _BLOCKED_EVENT_PREFIXES = ("socket.", "subprocess.", "os.system", "os.exec", "os.fork", "os.forkpty",
@@ -223,8 +223,6 @@ def _preload() -> None:
     """Import what is otherwise loaded lazily (imports are refused once the audit hook is in)."""
     import numpy.linalg
     import numpy.ma  # noqa: F401
-
-    import autoreward.reward.static  # noqa: F401 - load_reward runs the static rules
 
     np.percentile(np.arange(3.0), 99)
     np.median(np.arange(3.0))

@@ -26,6 +26,7 @@ from autoreward.errors import UsageError
 from autoreward.io import write_json_atomic
 from autoreward.llm.base import LLM, LLMAuthError, LLMBudgetExceeded, LLMError
 from autoreward.llm.client import make_llm
+from autoreward.reward.contract import CONTRACT_TEXT
 from autoreward.reward.critic import Verdict, check
 from autoreward.synth.analyzer import Analysis, analyze, build_summary, compare, lessons
 from autoreward.synth.baseline import MESSAGE_NONE_BEAT, NAME, run_baseline
@@ -70,7 +71,7 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
                    api_base=config.llm_api_base, timeout_s=config.llm_timeout_s,
                    max_calls=config.max_llm_calls, max_cost=config.max_llm_cost)
     task_text = config.description or card.task(config.task).goal.strip()
-    card_text = card.describe(config.task)
+    card_text = card.describe(config.task, CONTRACT_TEXT)
     pool = executor or LocalExecutor(config.workers or default_workers(config.candidates))
     status = "running"
     try:

@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 
 from autoreward.env.card import card_for
-from autoreward.reward.contract import load_reward
+from autoreward.reward.loader import load_reward
 from autoreward.train.observation import PolicyObservation
 from autoreward.train.shaping import ShapedReward
 
