@@ -258,7 +258,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--calm-coef must be a finite number >= 0, got {args.calm_coef}")
     reward = None if args.reward in (None, "none", "None") else str(_existing_file(args.reward, "reward file"))
     if (args.intrinsic or args.calm) and (args.annotator is None or (args.calm and not args.subgoals)):
-        from autoreward.llm.client import require_credentials
+        from autoreward.llm.providers import require_credentials
 
         require_credentials(args.llm, args.llm_api_base)  # labels, judgements or subgoals come from --llm here
     if reward and not args.skip_check:

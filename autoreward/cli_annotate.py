@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.offline_delay_ms < 0:
         err_console.print("[red]error:[/red] --offline-delay-ms must be at least 0")
         return 2
-    from autoreward.llm.client import require_credentials
+    from autoreward.llm.providers import require_credentials
 
     require_credentials(args.llm, args.llm_api_base)  # exit 2 naming the variable to set, before listening
     config = ServeConfig(host=args.host, port=args.port, llm=args.llm, db=args.db, token=token,

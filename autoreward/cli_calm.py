@@ -81,7 +81,8 @@ def cmd_subgoals(args: argparse.Namespace) -> int:
     from autoreward.calm.subgoals import decompose, default_cache_path
     from autoreward.cli import console
     from autoreward.env.card import card_for
-    from autoreward.llm.client import make_llm, require_credentials
+    from autoreward.llm.client import make_llm
+    from autoreward.llm.providers import require_credentials
 
     card = card_for(args.task)
     require_credentials(args.llm, args.llm_api_base)
@@ -158,7 +159,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from autoreward.cli import console, err_console
     from autoreward.io import write_json_atomic
     from autoreward.llm.base import LLMError
-    from autoreward.llm.client import make_llm, require_credentials
+    from autoreward.llm.client import make_llm
+    from autoreward.llm.providers import require_credentials
 
     require_credentials(args.llm, args.llm_api_base)
     records = read_dataset(args.dataset)

@@ -160,7 +160,7 @@ def cmd_iterate(args: argparse.Namespace) -> int:
 
 def _require_credentials(args: argparse.Namespace) -> None:
     """Exit 2 naming the variable to set when the run's LLM cannot be called: before the run folder exists."""
-    from autoreward.llm.client import require_credentials
+    from autoreward.llm.providers import require_credentials
 
     if args.resume:
         from autoreward.synth.store import RunStore

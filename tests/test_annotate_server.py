@@ -309,9 +309,9 @@ def test_store_bumps_seq_on_every_label_change(tmp_path):
 @pytest.fixture(scope="module")
 def litellm_loaded() -> None:
     """Import litellm once for this module (seconds), outside the tests' own time."""
-    from autoreward.llm.client import _import_litellm
+    from autoreward.llm.providers import import_litellm
 
-    _import_litellm()
+    import_litellm()
 
 
 def llm_settings(llm_server, model: str = "test-model") -> dict[str, Any]:

@@ -16,7 +16,8 @@ import pytest
 from autoreward.cli import main
 from autoreward.io import read_jsonl
 from autoreward.llm.base import LLMAuthError
-from autoreward.llm.client import LiteLLMClient, missing_credentials
+from autoreward.llm.client import LiteLLMClient
+from autoreward.llm.providers import missing_credentials
 
 ROOM = "MiniHack-Room-5x5-v0"
 SHIPPED = Path(__file__).parent / "data" / "calm_keyroom_s5.jsonl"

@@ -11,7 +11,7 @@ or set `AUTOREWARD_LLM_API_BASE` (e.g. `http://127.0.0.1:8000/v1`). With a base 
 litellm provider prefix (`my-model`, `Qwen/Qwen2.5-7B-Instruct`) gets litellm's `openai/` prefix, i.e. it is sent
 as is to that server's `/chat/completions`. Its key is `api_key`, else `AUTOREWARD_LLM_API_KEY`, else the
 provider's own variable; a local `openai/` server needing no key works with none of them set.
-`require_credentials(model, api_base)` checks, before any work, that the variables the provider needs are set
+`providers.require_credentials(model, api_base)` checks, before any work, that the variables the provider needs are set
 (commands exit 2 naming them); a missing or refused key met later raises `LLMAuthError`, never retried.
 
 Environment variables:
@@ -28,251 +28,41 @@ key}; `llm/cache.sqlite`, the response cache. The `Budget` counts the run's real
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import re
 import sqlite3
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from autoreward.errors import UsageError
 from autoreward.io import append_jsonl
-from autoreward.llm.base import LLM, Completion, LLMAuthError, LLMBudgetExceeded, LLMError, Messages
+from autoreward.llm.base import LLM, Completion, LLMAuthError, LLMError, Messages
+from autoreward.llm.budget import Budget
 from autoreward.llm.cache import ResponseCache, cache_key
-
-ENV_API_BASE = "AUTOREWARD_LLM_API_BASE"
-ENV_API_KEY = "AUTOREWARD_LLM_API_KEY"
-OFFLINE = "offline"
+from autoreward.llm.providers import (
+    AUTH_MESSAGE,
+    ENV_API_BASE,
+    ENV_API_KEY,
+    OFFLINE,
+    credential_hint,
+    import_litellm,
+    resolve_model,
+)
 
 # Arguments the client sets itself; a caller passing them in **params is a mistake, not an override.
 _RESERVED_PARAMS = frozenset(
     {"model", "messages", "api_base", "base_url", "api_key", "timeout", "num_retries", "max_retries", "stream"}
 )
-_KEY_ENV_VARS = {
-    "openai": "OPENAI_API_KEY",
-    "text-completion-openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "azure": "AZURE_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "together_ai": "TOGETHERAI_API_KEY",
-    "hosted_vllm": "HOSTED_VLLM_API_KEY",
-    "huggingface": "HF_TOKEN",
-}
-# Providers whose calls need exactly one key variable (litellm's names): a missing one is told at once.
-_ONLY_KEY = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "groq": "GROQ_API_KEY",
-             "mistral": "MISTRAL_API_KEY", "deepseek": "DEEPSEEK_API_KEY", "openrouter": "OPENROUTER_API_KEY",
-             "together_ai": "TOGETHERAI_API_KEY"}
 _KEY_LIKE = re.compile(r"\b(sk|pk|key|hf|gsk)[-_][A-Za-z0-9_\-]{4,}")
-# What providers (and the openai client inside litellm) say about a missing or bad key, whatever HTTP status
-# litellm wraps it in: a key missing on our side comes back as "InternalServerError (HTTP 500): ... Missing
-# credentials", or as the openai client's "The api_key client option must be set ...".
-_AUTH_MESSAGE = re.compile(
-    r"missing credentials|api_key client option must be set|(?:missing|no|invalid|incorrect)\b[\w ]{0,20}"
-    r"\bapi[ _-]?key|invalid_api_key|api key not valid|invalid x-api-key|no auth credentials",
-    re.IGNORECASE,
-)
-# Base URLs litellm has a working default for: their variable is not required.
-_DEFAULT_BASES = frozenset({"OLLAMA_API_BASE"})
-# Variables litellm lists together where any one of them is enough.
-_ALTERNATIVES = (frozenset({"GOOGLE_API_KEY", "GEMINI_API_KEY"}),)
-
 _log = logging.getLogger(__name__)
-_litellm: ModuleType | None = None
-_import_lock = threading.Lock()
-
-
-def _import_litellm() -> ModuleType:
-    """Import litellm once, on first use (it takes seconds), quiet and offline: no cost-map fetch, no banners."""
-    global _litellm
-    with _import_lock:
-        if _litellm is None:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm
-
-            litellm.suppress_debug_info = True
-            litellm.set_verbose = False
-            if hasattr(litellm, "telemetry"):
-                litellm.telemetry = False
-            if not os.environ.get("LITELLM_LOG"):  # the user asked for litellm's logs: leave them on
-                for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
-                    logging.getLogger(name).setLevel(logging.CRITICAL)
-            _litellm = litellm
-        return _litellm
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _is_billed(record: dict[str, Any]) -> bool:
-    """A logged attempt that counts against the budget: a real call that succeeded, or failed but was billed."""
-    if record.get("cached"):
-        return False
-    return record.get("error") is None or float(record.get("cost") or 0.0) > 0.0
-
-
-class Budget:
-    """Limits on a run's real LLM calls and their cost, counted from the run's `calls.jsonl`.
-
-    The file is read at construction and then tailed, so a resumed run and concurrent processes of one run see the
-    same totals (processes racing at the limit may overshoot it by one call each). Calls logged elsewhere, or with
-    no file at all, are counted through `record`.
-    """
-
-    def __init__(
-        self, max_calls: int | None = None, max_cost: float | None = None, calls_path: str | Path | None = None
-    ) -> None:
-        self.max_calls = max_calls
-        self.max_cost = max_cost
-        self.calls_path = Path(calls_path) if calls_path is not None else None
-        self._lock = threading.Lock()
-        self._offset = 0  # bytes of calls_path already counted
-        self._file_calls, self._file_cost = 0, 0.0
-        self._own_calls, self._own_cost = 0, 0.0
-        self._refresh()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def _refresh(self) -> None:
-        """Count the complete lines appended to calls_path since the last look (by any process)."""
-        if self.calls_path is None:
-            return
-        with self._lock:
-            try:
-                with open(self.calls_path, "rb") as handle:
-                    size = handle.seek(0, os.SEEK_END)
-                    if size < self._offset:  # the file was replaced or truncated: count it again
-                        self._offset, self._file_calls, self._file_cost = 0, 0, 0.0
-                    handle.seek(self._offset)
-                    data = handle.read()
-            except FileNotFoundError:
-                return
-            end = data.rfind(b"\n") + 1  # a line still being written is counted next time
-            for line in data[:end].splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and _is_billed(record):
-                    self._file_calls += 1
-                    self._file_cost += float(record.get("cost") or 0.0)
-            self._offset += end
-
-    def record(self, cost: float) -> None:
-        """Count one real call that is not logged to `calls_path` (no file, or another one)."""
-        with self._lock:
-            self._own_calls += 1
-            self._own_cost += float(cost)
-
-    def spent(self) -> dict[str, Any]:
-        """What the run has spent so far and its limits: {calls, cost, max_calls, max_cost}."""
-        self._refresh()
-        with self._lock:
-            calls, cost = self._file_calls + self._own_calls, self._file_cost + self._own_cost
-        return {"calls": calls, "cost": cost, "max_calls": self.max_calls, "max_cost": self.max_cost}
-
-    def check(self) -> None:
-        """Raise `LLMBudgetExceeded` if another real call would go past a limit."""
-        spent = self.spent()
-        where = f" (logged in {self.calls_path})" if self.calls_path is not None else ""
-        if self.max_calls is not None and spent["calls"] >= self.max_calls:
-            raise LLMBudgetExceeded(
-                f"LLM budget spent: {spent['calls']} real calls made, the limit is max_calls={self.max_calls}"
-                f"{where}. The run stops here; resume it with a larger call limit to go on (cached answers are free)."
-            )
-        if self.max_cost is not None and spent["cost"] >= self.max_cost:
-            raise LLMBudgetExceeded(
-                f"LLM budget spent: ${spent['cost']:.4f} used, the limit is max_cost=${self.max_cost:.4f}{where}. "
-                "The run stops here; resume it with a larger cost limit to go on (cached answers are free)."
-            )
-
-
-def _resolve_model(model: str, api_base: str | None, litellm: ModuleType) -> str:
-    """With a custom base URL, a model without a known provider prefix is sent as `openai/<model>`."""
-    if api_base is None:
-        return model
-    prefix = model.split("/", 1)[0] if "/" in model else None
-    providers = {str(getattr(p, "value", p)) for p in getattr(litellm, "provider_list", [])}
-    if prefix is not None and prefix in providers:
-        return model
-    return f"openai/{model}"
-
-
-def _key_env_var(model: str, litellm: ModuleType) -> str:
-    """The environment variable that holds the key for `model`'s provider (for error messages)."""
-    provider = model.split("/", 1)[0] if "/" in model else None
-    if provider is None:
-        try:
-            provider = litellm.get_llm_provider(model)[1]
-        except Exception:  # noqa: BLE001 - only for a message: an unknown provider falls back to a generic name
-            provider = "openai"
-    return _KEY_ENV_VARS.get(provider, f"{provider.upper().replace('-', '_')}_API_KEY")
-
-
-def credential_hint(model: str, variables: list[str] | None = None, api_base: str | None = None) -> str:
-    """What to set so that `model` can be called: its provider's variables, the generic key, or a local server."""
-    if not variables:
-        variables = [_key_env_var(model, _import_litellm())]
-    if api_base is not None:
-        return f"Set {ENV_API_KEY} (or {' and '.join(variables)}) to a key that the server at {api_base} accepts."
-    joiner = " or " if any(set(variables) <= alt for alt in _ALTERNATIVES) else " and "
-    keys_only = all("KEY" in v or "TOKEN" in v for v in variables)
-    generic = f" (or {ENV_API_KEY})" if keys_only else ""
-    return (f"Set {joiner.join(variables)}{generic} in the environment; for a local OpenAI-compatible server "
-            f"(vLLM, llama.cpp, a proxy) give --llm-api-base URL (or {ENV_API_BASE}) instead.")
-
-
-def missing_credentials(model: str | None, api_base: str | None = None) -> str | None:
-    """Why `model` cannot be called from this environment (the variables to set), or None when it can.
-
-    Asks `litellm.validate_environment` which variables the provider needs and which are absent. A base URL
-    (`api_base` or AUTOREWARD_LLM_API_BASE) with an `openai/` model is a local OpenAI-compatible server and needs no
-    key; AUTOREWARD_LLM_API_KEY stands in for the provider's key; "offline" needs nothing. Nothing is sent.
-    """
-    if model is None or model.strip().lower() in ("", OFFLINE):
-        return None
-    api_base = api_base or os.environ.get(ENV_API_BASE) or None
-    provider, _, name = model.strip().partition("/")
-    variable = _ONLY_KEY.get(provider)
-    if variable and name and api_base is None and not os.environ.get(variable) and not os.environ.get(ENV_API_KEY):
-        # answered without importing litellm (seconds): the provider needs this one key and it is not set
-        return f"{model.strip()} cannot be called: {variable} not set. {credential_hint(model.strip(), [variable])}"
-    litellm = _import_litellm()
-    resolved = _resolve_model(model.strip(), api_base, litellm)
-    if api_base is not None and resolved.startswith("openai/"):
-        return None  # a local server: the client sends a placeholder key when none is set
-    api_key = os.environ.get(ENV_API_KEY) or None
-    try:
-        found = litellm.validate_environment(resolved, api_key=api_key, api_base=api_base)
-    except Exception:  # noqa: BLE001 - an unknown provider: let the first call say what is wrong
-        return None
-    missing = [name for name in found.get("missing_keys") or [] if name not in _DEFAULT_BASES]
-    if not missing:
-        return None
-    return f"{resolved} cannot be called: {', '.join(missing)} not set. {credential_hint(resolved, missing)}"
-
-
-def require_credentials(model: str | None, api_base: str | None = None) -> None:
-    """Raise UsageError (exit 2) naming the variables to set when `model`'s credentials are not in the environment.
-
-    Every command that will call an LLM calls this before doing any work.
-    """
-    problem = missing_credentials(model, api_base)
-    if problem is not None:
-        raise UsageError(problem)
 
 
 class LiteLLMClient:
@@ -299,9 +89,9 @@ class LiteLLMClient:
         budget: Budget | None = None,
         params: dict[str, Any] | None = None,
     ) -> None:
-        litellm = _import_litellm()
+        litellm = import_litellm()
         self.api_base = api_base or os.environ.get(ENV_API_BASE) or None
-        self.model = _resolve_model(model, self.api_base, litellm)
+        self.model = resolve_model(model, self.api_base, litellm)
         self._api_key = api_key or os.environ.get(ENV_API_KEY) or None
         needs_placeholder = self.api_base and self.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY")
         if self._api_key is None and needs_placeholder:
@@ -344,7 +134,7 @@ class LiteLLMClient:
                 return hit
         if self.budget is not None:
             self.budget.check()
-        litellm = _import_litellm()
+        litellm = import_litellm()
         attempt = 0
         while True:
             attempt += 1
@@ -412,7 +202,7 @@ class LiteLLMClient:
         status = getattr(exc, "status_code", None)
         if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
             return "auth"
-        if _AUTH_MESSAGE.search(str(exc)):
+        if AUTH_MESSAGE.search(str(exc)):
             return "auth"
         transient = (
             litellm.RateLimitError,
