@@ -1,4 +1,4 @@
-"""`State`: the read-only view of one NetHack observation that reward code sees (DESIGN.md §2.2).
+"""`State`: the read-only view of one NetHack observation that reward code sees.
 
 Building a State copies the few arrays it needs as bytes (NLE reuses its buffers between steps) and
 decodes everything else lazily, so that a reward which reads two fields costs two field reads. The public
@@ -26,8 +26,7 @@ from autoreward.env.glyphs import (
     PATH_KIND_OF_GLYPH,
     PATH_PASS,
 )
-
-Point = tuple[int, int]
+from autoreward.env.pathfind import PAD_W, Point, breadth_first, cell_bits, map_bits
 
 _AGENT_CODE = CODE["agent"]
 _INT64, _XY = struct.Struct("=q"), struct.Struct("=qq")  # blstats is an int64 array, kept as its bytes
@@ -40,9 +39,6 @@ if nh.NLE_BL_Y != nh.NLE_BL_X + 1:
 _SHAPE = (21, 79)  # NLE's map: rows y = 0..20, columns x = 0..78
 # Positions in State._raw.
 _GLYPHS, _CHARS, _BL, _MESSAGE, _INVENTORY, _ENV_REWARD, _DONE, _SUCCESS, _DIED, _STEP = range(10)
-# path_to works on bit masks (Python ints) of the map padded with a border of blocked cells: cell (x, y) is
-# bit (y + 1) * _PAD_W + x + 1, so its neighbours are the bits 1 and _PAD_W away (shifts, no bounds checks).
-_PAD_W = _SHAPE[1] + 2
 
 
 def decode_text(raw: bytes) -> str:
@@ -293,13 +289,13 @@ class State:
             return 0
         masks = self._cache.get("path_masks")
         if masks is None:  # shared by every path_to of this State: cells the agent can step onto, doors
-            kinds = np.zeros((height + 2, _PAD_W), dtype=np.uint8)
+            kinds = np.zeros((height + 2, PAD_W), dtype=np.uint8)
             kinds[1:-1, 1:-1] = PATH_KIND_OF_GLYPH.take(self._glyphs(), mode="clip")
-            masks = self._cache["path_masks"] = (_bits(kinds & PATH_PASS), _bits(kinds & PATH_DOOR))
+            masks = self._cache["path_masks"] = (map_bits(kinds & PATH_PASS), map_bits(kinds & PATH_DOOR))
         passable, doors = masks
         for name in avoid:
-            passable &= ~_cell_bits(self._points(name))
-        return _breadth_first(1 << ((y + 1) * _PAD_W + x + 1), _cell_bits(goals), passable, doors)
+            passable &= ~cell_bits(self._points(name))
+        return breadth_first(1 << ((y + 1) * PAD_W + x + 1), cell_bits(goals), passable, doors)
 
     @staticmethod
     def distance(a: Point, b: Point) -> int:
@@ -357,39 +353,6 @@ def _path_arguments(target: Any, avoid: Any) -> tuple[str | Point, tuple[str, ..
         if len(name) != 1 and name not in MEMBERSHIP:
             raise _unknown_name(name)
     return target, tuple(dict.fromkeys(avoid))  # a name given twice is one mask
-
-
-def _bits(mask: np.ndarray) -> int:
-    """A padded map mask (nonzero: set) as the bits of a Python int, cell i as bit i."""
-    return int.from_bytes(np.packbits(mask.ravel() != 0, bitorder="little").tobytes(), "little")
-
-
-def _cell_bits(points: tuple[Point, ...]) -> int:
-    """(x, y) cells as the bits of a Python int (padded map)."""
-    bits = 0
-    for x, y in points:
-        bits |= 1 << ((y + 1) * _PAD_W + x + 1)
-    return bits
-
-
-def _breadth_first(start: int, goals: int, passable: int, doors: int) -> int | None:
-    """Moves from the `start` cell to the nearest `goals` cell, or None: a breadth-first search that moves all
-    the cells at one distance at once (bit masks of the padded map, see _PAD_W). `goals` are entered even
-    when not `passable`; nothing moves diagonally into or out of a `doors` cell."""
-    not_doors = ~doors
-    reached = frontier = start
-    moves = 0
-    while frontier:
-        moves += 1
-        free = frontier & not_doors  # cells that may move diagonally
-        free = free << 1 | free >> 1  # their east and west neighbours: one row up or down is a diagonal
-        step = (frontier << 1 | frontier >> 1 | frontier << _PAD_W | frontier >> _PAD_W
-                | (free << _PAD_W | free >> _PAD_W) & not_doors)
-        if step & goals:
-            return moves
-        frontier = step & passable & ~reached
-        reached |= frontier
-    return None
 
 
 def _search(haystack: bytes, needle: bytes, itemsize: int) -> list[int]:
