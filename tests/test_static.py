@@ -77,14 +77,14 @@ _NEVER_PARSED = {"Interactive", "Expression", "FunctionType", "TypeIgnore"}  # o
 
 def test_every_node_type_of_this_python_is_decided():
     """A node type a new Python adds is refused by default; this test asks for a decision (and a message)."""
-    from autoreward.reward.static import _PART_OF_REFUSED, _REFUSED_NODES, ALLOWED_NODES
+    from autoreward.reward.syntax import ALLOWED_NODES, PART_OF_REFUSED, REFUSED_NODES
 
     concrete = {name: cls for name, cls in vars(ast).items() if isinstance(cls, type) and issubclass(cls, ast.AST)
                 and not name.startswith("_") and name not in _ABSTRACT | _DEPRECATED | _NEVER_PARSED}
     undecided = {name for name, cls in concrete.items()
-                 if cls not in ALLOWED_NODES and cls not in _REFUSED_NODES and cls not in _PART_OF_REFUSED}
+                 if cls not in ALLOWED_NODES and cls not in REFUSED_NODES and cls not in PART_OF_REFUSED}
     assert undecided <= {"TemplateStr", "Interpolation"}, undecided  # 3.14 t-strings: refused by default
-    assert not set(ALLOWED_NODES) & set(_REFUSED_NODES)
+    assert not set(ALLOWED_NODES) & set(REFUSED_NODES)
     assert all(reason.strip() for reason in ALLOWED_NODES.values())
     for name in ("ClassDef", "With", "Global", "Yield", "Await", "TryStar", "MatchClass", "AsyncFunctionDef"):
         assert getattr(ast, name) not in ALLOWED_NODES

@@ -2,7 +2,7 @@
 
 Every rule refuses something that would let reward code reach outside its contract: imports beyond math
 and numpy, names and attributes outside the documented API, reflection, dynamic code, I/O, global writes,
-state kept across calls outside `memory`. The syntax itself is allow-listed (`ALLOWED_NODES`): a node type
+state kept across calls outside `memory`. The syntax itself is allow-listed (`syntax.ALLOWED_NODES`): a node type
 that is not listed, e.g. one a newer Python adds, is refused. Each issue names the line, what is wrong, and
 what to write instead, because the designer reads them.
 """
@@ -22,91 +22,15 @@ from autoreward.reward.contract import (
     NUMPY_API,
     SAFE_BUILTIN_NAMES,
 )
-
-MAX_SOURCE_BYTES = 64_000
-
-_MUTATING_METHODS = frozenset({"append", "extend", "insert", "remove", "clear", "pop", "popitem", "update",
-                               "setdefault", "add", "discard", "sort", "reverse"})
-
-
-def _node_types(names: str, reason: str) -> dict[type[ast.AST], str]:
-    """{node type: reason} for those of `names` that the running Python has (the grammar grows per version)."""
-    types = (getattr(ast, name, None) for name in names.split())
-    return {t: reason for t in types if isinstance(t, type) and issubclass(t, ast.AST)}
-
-
-#: Every AST node type reward code may contain, with why it is safe. The list is total: a node type that is
-#: not here (including any that a newer Python adds) is refused, with `_REFUSED_NODES`' message when it has one.
-ALLOWED_NODES: dict[type[ast.AST], str] = {
-    **_node_types("Module", "the file itself"),
-    # statements
-    **_node_types("FunctionDef", "helpers and compute_reward; decorators, mutable defaults and type parameters "
-                                 "are refused by their own rules"),
-    **_node_types("Return Pass Break Continue If For While Expr Assert",
-                  "plain control flow inside functions (module level admits only imports, constants, functions)"),
-    **_node_types("Assign AugAssign AnnAssign Delete",
-                  "binds or removes local names, memory entries; writes to module-level values and attributes "
-                  "are refused by the write rules"),
-    **_node_types("Raise", "raising only fails the call, which the probe reports"),
-    **_node_types("Try ExceptHandler", "catching specific exceptions (bare and BaseException handlers are refused)"),
-    **_node_types("Import ImportFrom alias", "imports are checked against the module and API allow-lists"),
-    **_node_types("Match match_case", "matching values by literal, sequence and mapping patterns (class patterns "
-                                      "are refused)"),
-    # patterns: none of these reads an attribute by name (mapping patterns call `.get`, which is allowed)
-    **_node_types("MatchValue", "compares with a value expression, which the attribute rules see"),
-    **_node_types("MatchSingleton", "compares with None/True/False"),
-    **_node_types("MatchSequence MatchStar", "unpacks a sequence into names"),
-    **_node_types("MatchMapping", "looks up literal keys of a mapping; `**rest` binds a new dict"),
-    **_node_types("MatchAs MatchOr", "binds a name / tries alternatives"),
-    # expressions
-    **_node_types("BoolOp BinOp UnaryOp Compare IfExp", "arithmetic and logic on values"),
-    **_node_types("NamedExpr", "the walrus binds a local name (at module level it is refused as code)"),
-    **_node_types("Lambda", "a small local function; its defaults must be constants"),
-    **_node_types("Dict Set List Tuple Constant", "literal values"),
-    **_node_types("ListComp SetComp DictComp GeneratorExp comprehension",
-                  "comprehensions; generator internals (.gi_frame...) are refused by the attribute rules"),
-    **_node_types("Call keyword", "calls of allowed names and attributes; keyword names and `**mapping` pass "
-                                  "values, they read no attribute"),
-    **_node_types("JoinedStr FormattedValue", "f-strings: format specs and !r/!s/!a conversions format values and "
-                                              "read no attribute (str.format, which can, is refused)"),
-    **_node_types("Attribute", "checked against the documented API"),
-    **_node_types("Subscript Slice Starred", "indexing, slicing and unpacking values"),
-    **_node_types("Name", "checked against the bound names and safe builtins"),
-    **_node_types("arguments arg", "parameters; defaults must be constants"),
-    # contexts and operators
-    **_node_types("Load Store Del", "expression context"),
-    **_node_types("And Or", "operator"),
-    **_node_types("Add Sub Mult MatMult Div Mod Pow LShift RShift BitOr BitXor BitAnd FloorDiv", "operator"),
-    **_node_types("Invert Not UAdd USub", "operator"),
-    **_node_types("Eq NotEq Lt LtE Gt GtE Is IsNot In NotIn", "operator"),
-}
-
-#: Messages for refused node types that reward code is likely to contain: what to write instead.
-_REFUSED_NODES: dict[type[ast.AST], str] = {
-    **_node_types("ClassDef", "class definitions are not allowed; use functions and dicts"),
-    **_node_types("AsyncFunctionDef Await AsyncFor AsyncWith",
-                  "async code is not allowed (async def, await, async for/with); write plain functions"),
-    **_node_types("With", "with-statements are not allowed: reward code opens no files or resources"),
-    **_node_types("Global", "global statements are not allowed; keep per-episode values in `memory`"),
-    **_node_types("Nonlocal", "nonlocal statements are not allowed; keep per-episode values in `memory`"),
-    **_node_types("Yield YieldFrom", "generator functions are not allowed; return a value"),
-    **_node_types("TryStar", "`except*` is not allowed; use a plain `except SomeError:`"),
-    **_node_types("TypeAlias", "`type X = ...` statements are not allowed; bind a constant or write a function"),
-    **_node_types("TypeVar ParamSpec TypeVarTuple",
-                  "type parameters (`def f[T](...)`) are not allowed; drop the `[...]`"),
-    **_node_types("MatchClass", "class patterns (`case T(...)`) are not allowed: they read attributes by name; "
-                                "test `isinstance(x, T)` and read the documented attributes (e.g. `state.pos`)"),
-}
-
-#: Node types that occur only inside a refused node, which is reported instead.
-_PART_OF_REFUSED: frozenset[type[ast.AST]] = frozenset(_node_types("withitem", "").keys())
-
-# Annotations run when their function is defined (at load time): they may only name types.
-_ANNOTATION_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Tuple, ast.List, ast.BinOp,
-                     ast.BitOr, ast.Load)
-
-_NAMED_BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs, ast.MatchStar,
-                  *_node_types("TypeVar ParamSpec TypeVarTuple", ""))
+from autoreward.reward.syntax import (
+    ALLOWED_NODES,
+    ANNOTATION_NODES,
+    MAX_SOURCE_BYTES,
+    MUTATING_METHODS,
+    NAMED_BINDERS,
+    PART_OF_REFUSED,
+    REFUSED_NODES,
+)
 
 
 @dataclass(frozen=True)
@@ -172,7 +96,7 @@ class _Checker(ast.NodeVisitor):
                 self.bound.add(node.id)
             elif isinstance(node, ast.arg):
                 self.bound.add(node.arg)
-            elif isinstance(node, _NAMED_BINDERS) and node.name:
+            elif isinstance(node, NAMED_BINDERS) and node.name:
                 self.bound.add(node.name)
             elif isinstance(node, ast.MatchMapping) and node.rest:
                 self.bound.add(node.rest)
@@ -189,7 +113,7 @@ class _Checker(ast.NodeVisitor):
             self.error(stmt, "module-level assignments must bind a name to a constant (numbers, strings, "
                              "tuples, lists or dicts of them); compute values inside compute_reward")
             return
-        if type(stmt) in _REFUSED_NODES:
+        if type(stmt) in REFUSED_NODES:
             return  # reported by the node rules
         self.error(stmt, f"`{_snippet(stmt)}` at module level: only imports, constants and function "
                          "definitions are allowed there; move this code into compute_reward")
@@ -215,8 +139,8 @@ class _Checker(ast.NodeVisitor):
         outer = self.line
         self.line = getattr(node, "lineno", outer)
         kind = type(node)
-        if kind not in ALLOWED_NODES and kind not in _PART_OF_REFUSED:
-            self.error(node, _REFUSED_NODES.get(kind) or
+        if kind not in ALLOWED_NODES and kind not in PART_OF_REFUSED:
+            self.error(node, REFUSED_NODES.get(kind) or
                        f"`{kind.__name__}` syntax is not allowed in reward code; write plain functions, "
                        "assignments, ifs, loops and expressions")
         super().visit(node)  # refused nodes are looked into as well, so that every issue is reported at once
@@ -252,7 +176,7 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _check_annotation(self, node: ast.expr) -> None:
-        if not all(isinstance(n, _ANNOTATION_NODES) and (not isinstance(n, ast.BinOp) or isinstance(n.op, ast.BitOr))
+        if not all(isinstance(n, ANNOTATION_NODES) and (not isinstance(n, ast.BinOp) or isinstance(n.op, ast.BitOr))
                    for n in ast.walk(node)):
             self.error(node, f"annotation `{_snippet(node)}` must only name types (e.g. `x: float`, "
                              "`-> tuple[float, dict]`): annotations run when the function is defined")
@@ -347,7 +271,7 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS:
             root = _root_name(func.value)
             if root in self.module_data:
                 self.error(node, f"`{root}.{func.attr}(...)` changes a module-level value (a global write); "
