@@ -103,6 +103,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     from autoreward.calm.subgoals import decompose, parse_subgoals
     from autoreward.cli import console, err_console
     from autoreward.env.card import card_for
+    from autoreward.evaluate import SampledPolicy
 
     card = card_for(args.task)
     subgoals = parse_subgoals(args.subgoals) if args.subgoals else decompose(args.task, card)
@@ -117,7 +118,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     with _progress(to_stderr=args.json) as progress:
         bar = progress.add_task(f"rolling out {args.task}", total=args.episodes)
         try:
-            records = collect(args.task, args.episodes, args.seed, subgoals, policy_path=args.policy,
+            trained = SampledPolicy(args.policy, args.seed) if args.policy else None
+            records = collect(args.task, args.episodes, args.seed, subgoals, trained=trained,
                               balance=not args.all, negatives_per_positive=args.negatives, epsilon=args.epsilon,
                               progress=lambda done, total: progress.update(bar, completed=done))
         except Interrupted as exc:

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3 import PPO
 
 from autoreward.env.card import action_names, card_for
 from autoreward.env.render import compact_step, render_state
@@ -58,15 +60,38 @@ class EvalResult:
         return dataclasses.asdict(self)
 
 
-def load_policy(path: str | Path, device: str = "cpu") -> Any:
-    from stable_baselines3 import PPO
-
+def load_policy(path: str | Path, device: str = "cpu") -> PPO:
+    """The PPO policy `autoreward train` saved (a policy.zip, or the folder holding one)."""
     path = Path(path)
     if path.is_dir():
         path = path / "policy.zip"
     if not path.is_file():
         raise UsageError(f"no policy at {str(path)!r} (expected a policy.zip written by `autoreward train`)")
     return PPO.load(path, device=device)
+
+
+class SampledPolicy:
+    """A trained policy that samples its actions as in training (the trained member of CALM's dataset rotation)."""
+
+    def __init__(self, path: str | Path, seed: int) -> None:
+        self.path, self.seed = path, seed
+        self.model = load_policy(path)
+
+    def wrap(self, env: gym.Env, task: str) -> gym.Env:
+        """The env with the observations the policy was trained on; UsageError when they or the actions differ."""
+        env = PolicyObservation(env)
+        if self.model.observation_space != env.observation_space or self.model.action_space != env.action_space:
+            env.close()
+            raise UsageError(f"the policy {str(self.path)!r} does not fit {task} (other observations or actions)")
+        torch.manual_seed(self.seed)
+        return env
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, state: Any, obs: Any) -> int:
+        action, _ = self.model.predict(obs, deterministic=False)
+        return int(action)
 
 
 def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, out: str | Path | None = None,

@@ -17,8 +17,9 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import gymnasium as gym
 import numpy as np
 
 from autoreward.calm.explorer import ScriptedExplorer
@@ -65,21 +66,18 @@ class _Scripted:
         return self.explorer.act(state)
 
 
-class _Trained:
-    """A trained SB3 policy, sampling its actions as in training."""
+class TrainedPolicy(Protocol):
+    """A trained policy that joins the rotation (e.g. `autoreward.evaluate.SampledPolicy`): it wraps the env in
+    the observations it was trained on (UsageError when it does not fit the task) and acts on them."""
 
-    def __init__(self, model: Any) -> None:
-        self.model = model
+    def wrap(self, env: gym.Env, task: str) -> gym.Env: ...
 
-    def reset(self) -> None:
-        pass
+    def reset(self) -> None: ...
 
-    def act(self, state: Any, obs: Any) -> int:
-        action, _ = self.model.predict(obs, deterministic=False)
-        return int(action)
+    def act(self, state: Any, obs: Any) -> int: ...
 
 
-def collect(task: str, episodes: int, seed: int, subgoals: Sequence[Subgoal], policy_path: str | Path | None = None,
+def collect(task: str, episodes: int, seed: int, subgoals: Sequence[Subgoal], trained: TrainedPolicy | None = None,
             balance: bool = True, negatives_per_positive: float = 2.0, epsilon: float = 0.25,
             progress: Progress | None = None) -> list[dict[str, Any]]:
     """Labelled transition records of `episodes` episodes of `task` (see the module docstring)."""
@@ -89,19 +87,9 @@ def collect(task: str, episodes: int, seed: int, subgoals: Sequence[Subgoal], po
     card = card_for(task)
     env = card.make(task, seed=seed)
     policies: dict[str, Any] = {}
-    if policy_path is not None:
-        import torch
-
-        from autoreward.evaluate import load_policy
-        from autoreward.train.observation import PolicyObservation
-
-        model = load_policy(policy_path)
-        env = PolicyObservation(env)
-        if model.observation_space != env.observation_space or model.action_space != env.action_space:
-            env.close()
-            raise UsageError(f"the policy {str(policy_path)!r} does not fit {task} (other observations or actions)")
-        torch.manual_seed(seed)
-        policies["trained"] = _Trained(model)
+    if trained is not None:
+        env = trained.wrap(env, task)
+        policies["trained"] = trained
     names = action_names(env)
     codes = [int(a) for a in env.unwrapped.actions]
     policies = {"explorer": _Scripted(ScriptedExplorer(task, names, codes, seed=seed, epsilon=epsilon)),
