@@ -87,6 +87,13 @@ def test_train_and_eval_default_to_folders_under_runs(tmp_path, monkeypatch, cap
     assert json.loads(captured.out)["episodes"] == 1  # stdout stays JSON; the folder is said on stderr
     [evaluated] = (tmp_path / "runs").glob("eval-room-5x5-v0-*")
     assert evaluated.name in captured.err and (evaluated / "eval.json").is_file()
+    # the trained policy joins CALM's dataset rotation (explorer, random, trained)
+    data = tmp_path / "d.jsonl"
+    assert main(["calm", "dataset", "--task", "MiniHack-Room-5x5-v0", "--episodes", "3", "--all", "--policy",
+                 str(trained), "--out", str(data)]) == 0
+    assert {json.loads(line)["policy"] for line in data.read_text().splitlines()} == {"explorer", "random", "trained"}
+    assert main(["calm", "dataset", "--task", "MiniHack-KeyRoom-S5-v0", "--episodes", "1", "--policy", str(trained),
+                 "--out", str(data)]) == 2  # a Room policy does not fit KeyRoom's actions
 
 
 def test_calm_dataset_defaults_to_a_folder_under_runs(tmp_path, monkeypatch, capsys):
