@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+
+from autoreward.errors import UsageError
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -28,8 +31,6 @@ def default_out(command: str, task: str, runs: str | Path = RUNS) -> Path:
 
     e.g. runs/train-keyroom-s5-v0-20261201-183000. Nothing is created.
     """
-    from datetime import UTC, datetime
-
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = Path(runs) / f"{command}-{task_slug(task)}-{stamp}"
     path, n = base, 1
@@ -41,8 +42,6 @@ def default_out(command: str, task: str, runs: str | Path = RUNS) -> Path:
 
 def latest_run(runs: str | Path = RUNS) -> Path:
     """The newest run under `runs`: the folder whose run.json changed last (an `iterate` run, resumed or not)."""
-    from autoreward.errors import UsageError
-
     root = Path(runs)
     found = [p for p in root.glob("*/run.json") if p.is_file()] if root.is_dir() else []
     if not found:

@@ -37,6 +37,7 @@ from autoreward.annotate.service import Annotator, Labeller, LLMLabeller, Offlin
 from autoreward.annotate.store import LabelStore
 from autoreward.annotate.tasks import Task
 from autoreward.errors import AutorewardError
+from autoreward.llm.client import LiteLLMClient
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -91,8 +92,6 @@ def make_labeller(config: ServeConfig) -> Labeller:
     would replay an unparseable answer to its retry)."""
     if config.llm.strip().lower() == OfflineLabeller.model:
         return OfflineLabeller(config.offline_delay_s)
-    from autoreward.llm.client import LiteLLMClient
-
     llm = LiteLLMClient(config.llm.strip(), api_base=config.api_base, timeout_s=config.llm_timeout_s,
                         retries=config.llm_retries, backoff_s=config.llm_backoff_s, cache=None)
     return LLMLabeller(llm, max_workers=config.max_concurrency)

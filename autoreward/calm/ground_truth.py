@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from autoreward.calm.subgoals import Subgoal, task_kind, task_object
+from autoreward.env.card import card_for
 from autoreward.env.state import State
 from autoreward.errors import UsageError
 
@@ -45,8 +46,6 @@ def _count(state: State) -> int:
 @functools.cache
 def _object_of(task: str) -> str | None:
     """The object a skill task is about ('apple'), from its goal text; None for other tasks."""
-    from autoreward.env.card import card_for
-
     if task_kind(task) not in ("eat", "wear", "wield", "puton", "zap", "read"):
         return None
     return task_object(card_for(task).task(task).goal)

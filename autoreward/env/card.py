@@ -11,7 +11,6 @@ import difflib
 import functools
 import inspect
 import tomllib
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,11 +200,7 @@ def make_env(task_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
 
 @functools.cache
 def _register_backends() -> None:
-    """Import NLE and MiniHack (which register their gymnasium ids) and our MiniGrid size shims, once."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # minihack imports the deprecated pkg_resources
-        import minihack  # noqa: F401
-        import nle  # noqa: F401
+    """Register our MiniGrid size shims, once (NLE and MiniHack register theirs when env.wrappers imports them)."""
     for name in ("LavaCrossingS9N1", "LavaCrossingS9N2", "LavaCrossingS9N3", "LavaCrossingS11N5",
                  "SimpleCrossingS9N1", "SimpleCrossingS9N2", "SimpleCrossingS9N3", "SimpleCrossingS11N5"):
         shim = f"autoreward/MiniGrid-{name}-v0"

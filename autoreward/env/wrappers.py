@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from nle.env.base import NLE
+
+with warnings.catch_warnings():  # minihack imports the deprecated pkg_resources
+    warnings.simplefilter("ignore")
+    from minihack.envs.keyroom import MiniHackKeyDoor  # importing minihack registers its gymnasium ids
 
 from autoreward.env.glyphs import CATEGORY_OF_GLYPH, CODE
 
@@ -22,8 +28,6 @@ def episode_seeds(base_seed: int, episode: int) -> tuple[int, int]:
 
 def seed_nethack(env: Any, core: int, disp: int) -> None:
     """Seed an NLE env's RNGs for its next reset; MiniGrid-based MiniHack levels also seed their layout RNG."""
-    from nle.env.base import NLE
-
     minigrid = getattr(env, "minigrid_env", None)
     if minigrid is not None:
         # MiniHack's own seed() calls the gym-era minigrid_env.seed(), gone from gymnasium; the layout is drawn
@@ -96,8 +100,6 @@ def skip_unused_screen_descriptions(env: gym.Env) -> bool:
     the glyphs answer as well (`closed_door_direction`). Returns whether the buffer was unplugged; the
     observations stay identical to a stock env's (tested).
     """
-    from minihack.envs.keyroom import MiniHackKeyDoor
-
     base = env.unwrapped
     nethack = getattr(base, "nethack", None)
     buffers = getattr(nethack, "_obs_buffers", None)

@@ -39,6 +39,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
+
 from autoreward.io import append_jsonl
 from autoreward.llm.base import LLM, Completion, LLMAuthError, LLMError, Messages
 from autoreward.llm.budget import Budget
@@ -187,8 +189,7 @@ class LiteLLMClient:
     @staticmethod
     def _is_api_error(exc: BaseException) -> bool:
         """Whether `exc` is the provider's (or the network's) answer, as opposed to a programming error."""
-        import httpx
-        import openai
+        import openai  # heavy, and loaded with litellm: only once a litellm call has failed
 
         return isinstance(exc, openai.OpenAIError | httpx.HTTPError) or type(exc).__module__.startswith("litellm")
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.linalg
+import numpy.ma
 
 from autoreward.reward.contract import (
     ContractViolation,
@@ -220,10 +222,8 @@ def load_for_probe(source: str, enforce_contract: bool) -> tuple[Any, dict[str, 
 
 
 def _preload() -> None:
-    """Import what is otherwise loaded lazily (imports are refused once the audit hook is in)."""
-    import numpy.linalg
-    import numpy.ma  # noqa: F401
-
+    """Run once what numpy sets up lazily (imports are refused once the audit hook is in; numpy.linalg and
+    numpy.ma are imported at the top for the same reason)."""
     np.percentile(np.arange(3.0), 99)
     np.median(np.arange(3.0))
 
