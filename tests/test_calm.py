@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from autoreward.annotate.calm_task import CALM
 from autoreward.calm.dataset import collect, read_dataset, write_dataset
 from autoreward.calm.evaluate import score
 from autoreward.calm.explorer import ScriptedExplorer
 from autoreward.calm.ground_truth import GroundTruthUnavailable, labels
-from autoreward.calm.judge import batch_prompt, judge, judge_prompt, offline_judge, parse_batch, parse_judgement
+from autoreward.calm.judge import batch_prompt, judge, judge_prompt, offline_judge
 from autoreward.calm.subgoals import (
     DecompositionError,
     Subgoal,
@@ -28,6 +29,7 @@ from autoreward.calm.transition import build, key, render, typed_key
 from autoreward.cli import main
 from autoreward.env.card import action_names, card_for
 from autoreward.errors import UsageError
+from autoreward.llm.base import Completion
 
 KEYROOM, EAT, ROOM = "MiniHack-KeyRoom-S5-v0", "MiniHack-Eat-v0", "MiniHack-Room-5x5-v0"
 SHIPPED = Path(__file__).parent / "data" / "calm_keyroom_s5.jsonl"
@@ -77,12 +79,30 @@ def test_check_decomposition_is_strict() -> None:
 
 
 # ----- strict judgement parsing ---------------------------------------------------------------------------
-def test_parse_judgement_accepts_exactly_the_names_as_booleans() -> None:
+class _Says:
+    """An LLM that gives the same answer to every request (the edge we cannot reach: a hosted model)."""
+
+    model = "test/says"
+
+    def __init__(self, text: str) -> None:
+        self.text, self.calls = text, 0
+
+    def complete(self, messages, role, **params) -> Completion:
+        self.calls += 1
+        return Completion(text=self.text, model=self.model)
+
+
+def _judged(text: str) -> dict | None:
+    """What `judge` makes of an LLM that always answers `text` (asked twice when the first is out of schema)."""
+    return judge("Action: east", KEY_SUBGOALS, _Says(text), task="Open the door.")
+
+
+def test_judgements_accept_exactly_the_names_as_booleans() -> None:
     expected = {"pick_up_key": True, "open_door": False, "reach_stairs": False}
     valid = json.dumps(expected)
-    assert parse_judgement(valid, NAMES) == expected
-    assert parse_judgement(f"```json\n{valid}\n```", NAMES) == expected
-    assert parse_judgement(f"The agent took the key. {valid} That is all.", NAMES) == expected
+    assert _judged(valid) == expected
+    assert _judged(f"```json\n{valid}\n```") == expected
+    assert _judged(f"The agent took the key. {valid} That is all.") == expected
     malformed = [
         "",
         "pick_up_key: true",
@@ -97,15 +117,19 @@ def test_parse_judgement_accepts_exactly_the_names_as_booleans() -> None:
         "[true, false, false]",
     ]
     for text in malformed:
-        assert parse_judgement(text, NAMES) is None, text
+        assert _judged(text) is None, text
 
 
-def test_parse_batch_keeps_good_items_only() -> None:
+def test_batch_answers_keep_good_items_only() -> None:
+    """The annotation server's calm task parses a batch answer: each item judged alone, bad ones left out."""
+    field = ";".join(f"{s.name}: {s.description}" for s in KEY_SUBGOALS)
+    items = [[f"k{i}", f"Action {i}", field] for i in range(3)]
     answer = json.dumps({"1": {"pick_up_key": True, "open_door": False, "reach_stairs": False},
                          "2": {"pick_up_key": "yes", "open_door": False, "reach_stairs": False}})
-    assert parse_batch(answer, 3, NAMES) == [{"pick_up_key": True, "open_door": False, "reach_stairs": False},
-                                             None, None]
-    assert parse_batch("no JSON here", 2, NAMES) == [None, None]
+    parsed = CALM.parse(answer, 3, items)
+    assert parsed.labels == {0: {"pick_up_key": True, "open_door": False, "reach_stairs": False}}
+    assert set(parsed.reasons) == {1, 2}
+    assert CALM.parse("no JSON here", 2, items[:2]).labels == {}
     prompt = batch_prompt(["Action: east", "Action: west"], KEY_SUBGOALS, "Open the door.")
     assert "Step 2:\nAction: west" in prompt and '"2": {"pick_up_key": false' in prompt
 

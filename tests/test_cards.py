@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autoreward.env.card import action_names, card_for, cards, describe_state_api
-from autoreward.env.render import direction, distance_bucket, render_state, render_transition
+from autoreward.env.render import direction, distance_bucket, render_state
 from autoreward.env.state import STATE_API, State
 from autoreward.errors import UsageError
 from autoreward.reward.contract import ALLOWED_ATTRIBUTES, CONTRACT_TEXT
@@ -38,7 +38,7 @@ def test_every_family_has_a_card():
 def test_card_builds_state_and_text(family, task):
     card = card_for(task)
     assert card.family == family
-    states, actions, names = _play(task, 20)
+    states, actions, _ = _play(task, 20)
     state = states[-1]
     x, y = state.pos
     assert 0 <= x < 79 and 0 <= y < 21
@@ -50,8 +50,6 @@ def test_card_builds_state_and_text(family, task):
     text = render_state(state)
     for part in ("Message:", "Map (9x9", "Legend:", "@ you", "Objects:", "Status: HP", "Inventory:"):
         assert part in text, part
-    transition = render_transition(states[-2], names[actions[-1]], state)
-    assert transition.startswith(f"Action: {names[actions[-1]]}")
 
 
 def test_keyroom_state_finds_named_things():

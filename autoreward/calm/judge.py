@@ -1,8 +1,8 @@
 """Judgement: which subgoals one transition achieved, asked of an LLM (strict JSON) or decided by rules.
 
 - `judge_prompt` / `batch_prompt`: the request for one rendered transition or a numbered batch of them.
-- `check_judgement` (one decoded value) / `parse_judgement` (an answer's text) / `parse_batch`: strict parsing,
-  with `json` only: exactly the given subgoal names, each a real boolean; anything else is no judgement.
+- `check_judgement`: strict checking of one decoded answer (`json` only): exactly the given subgoal names, each a
+  real boolean; anything else is no judgement (a batch answer is checked item by item, `annotate.calm_task`).
 - `judge`: the LLM path (one retry with a correction, then None, "no judgement", never a label).
 - `offline_judge` (from `autoreward.calm.offline`): rules that read the rendered text only (what an LLM would
   see): an honest baseline.
@@ -18,12 +18,10 @@ from typing import Any
 from autoreward.calm.ask import ask_json
 from autoreward.calm.offline import offline_judge
 from autoreward.calm.subgoals import Subgoal
-from autoreward.llm.answers import json_object
 from autoreward.llm.base import LLM
 from autoreward.synth.prompts import load_template, render
 
-__all__ = ["batch_prompt", "check_judgement", "judge", "judge_prompt", "offline_judge", "parse_batch",
-           "parse_judgement", "prompt_version"]
+__all__ = ["batch_prompt", "check_judgement", "judge", "judge_prompt", "offline_judge", "prompt_version"]
 TEMPLATE, BATCH_TEMPLATE = "calm_judge", "calm_judge_batch"
 Judgement = dict[str, bool]
 
@@ -72,29 +70,6 @@ def check_judgement(value: Any, names: Sequence[str]) -> Judgement:
         if not isinstance(value[name], bool):
             raise ValueError(f"{name}: expected true or false, got {json.dumps(value[name])[:50]}")
     return {name: value[name] for name in names}
-
-
-def parse_judgement(text: str, subgoal_names: Sequence[str]) -> Judgement | None:
-    """The judgement in an answer's text (bare JSON, fenced, or in prose; json only), or None if out of schema."""
-    data = json_object(text)
-    if data is None:
-        return None
-    try:
-        return check_judgement(data, subgoal_names)
-    except ValueError:
-        return None
-
-
-def parse_batch(text: str, count: int, subgoal_names: Sequence[str]) -> list[Judgement | None]:
-    """Judgements of a batch of `count` transitions ({"1": {...}, ...}); None for each one missing or bad."""
-    data = json_object(text)
-    results: list[Judgement | None] = []
-    for number in range(1, count + 1):
-        try:
-            results.append(check_judgement((data or {}).get(str(number)), subgoal_names))
-        except ValueError:
-            results.append(None)
-    return results
 
 
 # ----- judges ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 
 from autoreward.env.glyphs import GROUPS, NAMES
-from autoreward.env.render import render_state, render_transition
+from autoreward.env.render import render_state
 from autoreward.env.state import STATE_API, State
 from autoreward.env.vocabulary import SHORT_MOVES
 from autoreward.env.wrappers import (
@@ -80,9 +80,6 @@ class EnvCard:
     def success(info: dict[str, Any]) -> bool:
         """The task's own success: NLE's end status TASK_SUCCESSFUL (never `reward == 1`)."""
         return int(info.get("end_status", 0)) == TASK_SUCCESSFUL
-
-    render_state = staticmethod(render_state)
-    render_transition = staticmethod(render_transition)
 
     def describe(self, task_id: str, contract: str, example_seed: int = 0) -> str:
         """Exactly what the designer is told about a task: goal, success, actions, the reward `contract` (the

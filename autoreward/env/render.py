@@ -1,4 +1,4 @@
-"""Text renderings of a State and of a transition, for prompts and trajectory logs.
+"""Text renderings of a State (for prompts) and of one step (`compact_step`, for trajectory logs).
 
 Format (after what others found LLMs read well): the message; a local map crop with characters joined by
 spaces and a legend of the symbols it shows; the visible objects with distance bucket and 16-point
@@ -97,32 +97,6 @@ def render_state(state: State, crop: int = 9) -> str:
         f"Inventory: {inventory}",
     ]
     return "\n".join(parts)
-
-
-def render_transition(prev: State, action: str, state: State, crop: int = 9) -> str:
-    """A transition: the action, what changed, and the State after it."""
-    changes = []
-    if state.pos != prev.pos:
-        changes.append(f"moved {direction(prev.pos, state.pos)} to {state.pos}")
-    gained = sorted(set(state.inventory) - set(prev.inventory))
-    lost = sorted(set(prev.inventory) - set(state.inventory))
-    if gained:
-        changes.append("gained " + "; ".join(gained))
-    if lost:
-        changes.append("lost " + "; ".join(lost))
-    if state.hp != prev.hp:
-        changes.append(f"HP {prev.hp} -> {state.hp}")
-    if state.depth != prev.depth:
-        changes.append(f"depth {prev.depth} -> {state.depth}")
-    lines = [
-        f"Action: {action}",
-        f"Message before: {prev.message or '(none)'}",
-        f"Changes: {', '.join(changes) if changes else 'none'}",
-        render_state(state, crop),
-    ]
-    if state.done:
-        lines.append("Episode ended: " + ("task succeeded" if state.success else "died" if state.died else "other"))
-    return "\n".join(lines)
 
 
 def compact_step(prev: State | None, action: str | None, state: State) -> str:
