@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from autoreward.env.card import card_for
+from autoreward.llm import prompts
 from autoreward.llm.base import Completion, LLMBudgetExceeded, LLMError
+from autoreward.llm.prompts import PROMPT_VERSION, PromptError, render
 from autoreward.reward.contract import describe_task
 from autoreward.reward.critic import check
-from autoreward.synth import prompts
 from autoreward.synth.analyzer import Analysis, analyze, build_summary, offline_analysis
 from autoreward.synth.designer import OFFLINE_MARK, DesignContext, design, proposals, recipe_for, repair
 from autoreward.synth.extract import extract_code, extract_json
-from autoreward.synth.prompts import PROMPT_VERSION, PromptError, render
 from autoreward.synth.review import review
 from autoreward.synth.structure import changes, describe_changes, read_weights, structure_of
 

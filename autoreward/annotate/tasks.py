@@ -25,7 +25,7 @@ from typing import Any
 
 from autoreward.annotate import lexicon
 from autoreward.llm.answers import json_object
-from autoreward.synth.prompts import load_template, render
+from autoreward.llm.prompts import load_template, render
 
 Item = Any  # a JSON value: helpful -> str, pairs -> [str, str], calm -> [key, text, subgoals]
 Label = Any  # a JSON value: helpful -> bool, pairs -> 0 | 1 | 2, calm -> {subgoal name: bool}

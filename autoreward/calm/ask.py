@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from autoreward.llm.answers import json_object
 from autoreward.llm.base import LLM, Messages
-from autoreward.synth.prompts import render
+from autoreward.llm.prompts import render
 
 T = TypeVar("T")
 

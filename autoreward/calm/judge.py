@@ -19,7 +19,7 @@ from autoreward.calm.ask import ask_json
 from autoreward.calm.offline import offline_judge
 from autoreward.calm.subgoals import Subgoal
 from autoreward.llm.base import LLM
-from autoreward.synth.prompts import load_template, render
+from autoreward.llm.prompts import load_template, render
 
 __all__ = ["batch_prompt", "check_judgement", "judge", "judge_prompt", "offline_judge", "prompt_version"]
 TEMPLATE, BATCH_TEMPLATE = "calm_judge", "calm_judge_batch"

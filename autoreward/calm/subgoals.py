@@ -20,7 +20,7 @@ from autoreward.calm.ask import ask_json
 from autoreward.errors import AutorewardError, UsageError
 from autoreward.io import write_json_atomic
 from autoreward.llm.base import LLM
-from autoreward.synth.prompts import load_template, render
+from autoreward.llm.prompts import load_template, render
 
 TEMPLATE = "calm_decompose"
 MIN_SUBGOALS, MAX_SUBGOALS = 2, 6

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from autoreward.llm.base import LLM
+from autoreward.llm.prompts import render
 from autoreward.synth.extract import extract_json
-from autoreward.synth.prompts import render
 from autoreward.synth.structure import describe_changes
 
 if TYPE_CHECKING:

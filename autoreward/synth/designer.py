@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autoreward.llm.base import LLM
+from autoreward.llm.prompts import load_template, render
 from autoreward.synth.extract import extract_code
-from autoreward.synth.prompts import load_template, render
 from autoreward.synth.structure import STRAIGHT, changes, describe_changes, read_weights, structure_of
 
 if TYPE_CHECKING:

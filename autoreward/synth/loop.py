@@ -524,7 +524,7 @@ def _versions() -> dict[str, str]:
                              cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    from autoreward.synth.prompts import PROMPT_VERSION
+    from autoreward.llm.prompts import PROMPT_VERSION
 
     return {"autoreward": __version__, "python": platform.python_version(), "git": sha or "unknown",
             "prompts": PROMPT_VERSION}

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from autoreward.env.card import action_names, card_for
 from autoreward.env.state import State
 from autoreward.llm.base import LLM
+from autoreward.llm.prompts import render
 from autoreward.reward.probe import run_probe
 from autoreward.reward.static import check_static
 from autoreward.synth.extract import extract_json
-from autoreward.synth.prompts import render
 
 if TYPE_CHECKING:
     from autoreward.synth.designer import DesignContext
