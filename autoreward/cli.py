@@ -7,10 +7,7 @@ Library code prints nothing; everything users see is printed here, with rich.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
-import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -18,11 +15,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from autoreward.errors import AutorewardError, UsageError
-from autoreward.train.worker import DEFAULT_ENVS, REWARD_MEMORY_MB
 
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (seeds 0..)
 
@@ -63,52 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.set_defaults(handler=_cmd_check)
 
-    train = sub.add_parser("train", help="train a PPO policy with a reward file (or the task reward alone)")
-    train.add_argument("--task", required=True)
-    train.add_argument("--reward", help="reward file, or `none` for the task's own sparse reward (the default "
-                                        "with --intrinsic or --calm)")
-    train.add_argument("--steps", type=_positive, default=150_000)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--envs", type=_positive, default=DEFAULT_ENVS,
-                       help=f"parallel environments (default {DEFAULT_ENVS})")
-    train.add_argument("--env-workers", type=int, default=-1,
-                       help="walled processes running the envs and the reward code: -1 auto (cores - 1, at least "
-                            "1); 0 inside the trainer, only with --reward none")
-    train.add_argument("--reward-memory-mb", type=_positive, default=REWARD_MEMORY_MB,
-                       help="memory reward code may hold per env worker, above the envs' own (default "
-                            f"{REWARD_MEMORY_MB}); over it, training stops with the reason")
-    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--task-coef", type=float, default=None,
-                       help="c_ext, weight of the task reward (default 1; with --intrinsic ONI's 10, or 0.1 on "
-                            "score tasks)")
-    oni = train.add_argument_group("ONI intrinsic reward (LLM labels of the message line; docs/annotation.md)")
-    oni.add_argument("--intrinsic", metavar="oni:MODEL",
-                     help="oni:retrieval (label table) | oni:classification (n-gram MLP) | oni:ranking "
-                          "(Bradley-Terry on pairs)")
-    oni.add_argument("--intrinsic-coef", type=float, default=None, help="c_int (default 0.4, ONI)")
-    oni.add_argument("--count-exponent", type=float, default=None,
-                     help="beta: the N-th sight of a message in an episode pays 1/N^beta (default 3, ONI)")
-    oni.add_argument("--annotator", metavar="URL", help="annotation server (default: start one in this process)")
-    oni.add_argument("--annotator-token", default=None,
-                     help="bearer token for --annotator (default: $AUTOREWARD_ANNOTATE_TOKEN)")
-    oni.add_argument("--llm", default="offline",
-                     help="labeller of the server started here: offline (lexicon) or a litellm model")
-    oni.add_argument("--llm-api-base", default=None, help="OpenAI-compatible server URL for --llm")
-    oni.add_argument("--labels-db", default=None, help="label store of the server started here "
-                                                        "(default OUT/labels.sqlite)")
-    calm = train.add_argument_group("CALM auxiliary reward (subgoals judged on the annotation server)")
-    calm.add_argument("--calm", action="store_true",
-                      help="pay a bonus the first time in an episode each subgoal is achieved (judged by --llm)")
-    calm.add_argument("--subgoals", default=None, help="';'-separated subgoals, e.g. 'pick up the key;open the "
-                                                        "door' (default: the task's decomposition, by --llm)")
-    calm.add_argument("--calm-coef", type=float, default=None,
-                      help="bonus per subgoal (default 0.5 x the task reward's weight)")
-    train.add_argument("--eval-episodes", type=int, default=50, help="evaluate after training (0: skip)")
-    train.add_argument("--skip-check", action="store_true", help="do not run the critic before training")
-    train.add_argument("--out", help="output folder (metrics.jsonl, policy.zip, eval.json; default "
-                                     "runs/train-<task>-<time>)")
-    train.add_argument("--json", action="store_true", help="print the result as JSON")
-    train.set_defaults(handler=_cmd_train)
+    from autoreward.cli_train import add_commands as add_train_commands
+
+    add_train_commands(sub, _positive)
 
     ev = sub.add_parser("eval", help="evaluate a trained policy by the task's own success")
     ev.add_argument("--task", required=True)
@@ -121,6 +73,22 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=_cmd_eval)
 
+    _add_bench_parser(sub)
+
+    from autoreward.cli_synth import add_commands
+
+    add_commands(sub, _positive)
+    from autoreward.cli_annotate import add_commands as add_annotate_commands
+
+    add_annotate_commands(sub, _positive)
+    from autoreward.cli_calm import add_commands as add_calm_commands
+
+    add_calm_commands(sub, _positive)
+    return parser
+
+
+def _add_bench_parser(sub: Any) -> None:
+    """`autoreward bench env` and `autoreward bench suite`."""
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="WHAT")
     bench_env = bench_sub.add_parser("env", help="env steps/s bare and with State building + a reward function")
@@ -146,17 +114,6 @@ def _parser() -> argparse.ArgumentParser:
     suite.add_argument("--jobs", type=int, default=0, help="trainings at once (default 0: half the cores)")
     suite.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     suite.set_defaults(handler=_cmd_bench_suite)
-
-    from autoreward.cli_synth import add_commands
-
-    add_commands(sub, _positive)
-    from autoreward.cli_annotate import add_commands as add_annotate_commands
-
-    add_annotate_commands(sub, _positive)
-    from autoreward.cli_calm import add_commands as add_calm_commands
-
-    add_calm_commands(sub, _positive)
-    return parser
 
 
 def _positive(text: str) -> int:
@@ -243,82 +200,6 @@ def _print_verdict(verdict: Any) -> None:
                           f"nonzero {s['nonzero']:.0%}")
 
 
-# ----- train ------------------------------------------------------------------------------------------
-def _cmd_train(args: argparse.Namespace) -> int:
-    from autoreward.env.card import card_for
-    from autoreward.evaluate import evaluate
-    from autoreward.train.ppo import TrainConfig, train
-
-    card_for(args.task)
-    if args.reward is None and args.intrinsic is None and not args.calm:
-        raise UsageError("--reward is required: a reward file, or `none` for the task's own sparse reward")
-    if not args.calm and (args.subgoals is not None or args.calm_coef is not None):
-        raise UsageError("--subgoals and --calm-coef set CALM's reward: add --calm")
-    if args.calm_coef is not None and not (args.calm_coef >= 0 and math.isfinite(args.calm_coef)):
-        raise UsageError(f"--calm-coef must be a finite number >= 0, got {args.calm_coef}")
-    reward = None if args.reward in (None, "none", "None") else str(_existing_file(args.reward, "reward file"))
-    if (args.intrinsic or args.calm) and (args.annotator is None or (args.calm and not args.subgoals)):
-        from autoreward.llm.providers import require_credentials
-
-        require_credentials(args.llm, args.llm_api_base)  # labels, judgements or subgoals come from --llm here
-    if reward and not args.skip_check:
-        from autoreward.reward.critic import check
-
-        with console.status("checking the reward (static rules, sandboxed probe)..."):
-            verdict = check(Path(reward).read_text(encoding="utf-8"), args.task)
-        if not verdict.accepted:
-            _print_verdict(verdict)
-            err_console.print("[red]the reward was rejected; not training[/red] (--skip-check trains anyway)")
-            return 1
-    _default_out(args, "train")
-    config = TrainConfig(task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs,
-                         env_workers=args.env_workers, reward_memory_mb=args.reward_memory_mb, device=args.device,
-                         out=args.out, task_coef=args.task_coef,
-                         intrinsic=args.intrinsic, annotator=args.annotator,
-                         annotator_token=args.annotator_token or os.environ.get("AUTOREWARD_ANNOTATE_TOKEN"),
-                         llm=args.llm, llm_api_base=args.llm_api_base, labels_db=args.labels_db,
-                         calm=args.calm, subgoals=args.subgoals, calm_coef=args.calm_coef,
-                         **_given(intrinsic_coef=args.intrinsic_coef, count_exponent=args.count_exponent))
-    if not args.json:
-        what = "the task reward alone" if reward is None else reward
-        if args.intrinsic:
-            what += f" + intrinsic {args.intrinsic} (labels from {args.annotator or f'a local server, {args.llm}'})"
-        if args.calm:
-            what += f" + CALM subgoals (judged by {args.annotator or f'a local server, {args.llm}'})"
-        console.print(f"training {args.task} with {what} for {args.steps} steps -> {args.out}")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=console, disable=args.json) as progress:
-        bar = progress.add_task("train", total=args.steps, info="")
-
-        def update(done: int, total: int, record: dict[str, Any] | None) -> None:
-            info = ""
-            if record:
-                rate = record.get("success_rate")
-                info = f"{record['sps']:.0f} steps/s" + (f", success {rate:.0%}" if rate is not None else "")
-            progress.update(bar, completed=min(done, total), info=info)
-
-        result = train(config, progress=update)
-    summary: dict[str, Any] = {"train": _asdict(result)}
-    if not result.ok:
-        err_console.print(f"[red]training stopped:[/red] {escape(result.stopped_reason or '')}")
-    elif args.eval_episodes > 0:
-        with console.status(f"evaluating {args.eval_episodes} episodes..."):
-            evaluation = evaluate(args.task, result.policy, episodes=args.eval_episodes, seed=EVAL_SEED,
-                                  out=args.out)
-        summary["eval"] = {k: v for k, v in evaluation.to_dict().items() if k != "outcomes"}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        console.print(f"trained {result.steps:,} steps in {result.seconds:.0f} s ({result.sps:.0f} steps/s) on "
-                      f"{result.device}; policy: {result.policy}")
-        if "eval" in summary:
-            e = summary["eval"]
-            console.print(f"[bold]evaluated success: {e['success_rate']:.1%}[/bold] over {e['episodes']} episodes "
-                          f"(mean task return {e['mean_return']:.3f}); failures: {e['failure_causes'] or 'none'}")
-    return 0 if result.ok else 1
-
-
 # ----- eval -------------------------------------------------------------------------------------------
 def _cmd_eval(args: argparse.Namespace) -> int:
     from autoreward.env.card import card_for
@@ -372,10 +253,6 @@ def _cmd_bench_suite(args: argparse.Namespace) -> int:
         report = run_suite(config, on_event=reporter)
     reporter.summary(report, config)
     return 1 if report["failed"] else 0
-
-
-def _asdict(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj)
 
 
 if __name__ == "__main__":

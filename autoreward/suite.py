@@ -175,13 +175,15 @@ def run_seed(task: str, variant: str, seed: int, steps: int, eval_episodes: int,
                 "dir": figures.get("dir")}
     from autoreward.evaluate import evaluate
     from autoreward.synth import executor
-    from autoreward.train.ppo import TrainConfig, train
+    from autoreward.train.config import CalmConfig, OniConfig, TrainConfig, WorkerConfig
+    from autoreward.train.ppo import configure_torch, train
 
-    extra: dict[str, Any] = {"expert": {"reward": reward}, "calm": {"calm": True},
-                             "oni": {"intrinsic": "oni:retrieval"}}[variant]
+    extra: dict[str, Any] = {"expert": {"reward": reward}, "calm": {"calm": CalmConfig(enabled=True)},
+                             "oni": {"oni": OniConfig(intrinsic="oni:retrieval")}}[variant]
     folder = Path(out) / "runs" / task / variant / f"seed{seed}"
+    configure_torch()  # this process trains
     result = train(TrainConfig(task=task, steps=steps, seed=seed, envs=envs, device=device,
-                               out=str(folder / "train"), worker_spin_s=executor._SPIN_S, **extra))
+                               out=str(folder / "train"), workers=WorkerConfig(spin_s=executor._SPIN_S), **extra))
     if not result.ok or result.policy is None:
         raise TrainingError(f"training stopped: {result.stopped_reason or 'no policy'}")
     evaluation = evaluate(task, result.policy, episodes=eval_episodes, seed=EVAL_SEED, out=folder)

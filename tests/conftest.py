@@ -25,3 +25,11 @@ def llm_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_as_a_trainer_sets_it():
+    """Tests train in this process: torch as every entry point that trains sets it (autoreward.train.ppo)."""
+    from autoreward.train.ppo import configure_torch
+
+    configure_torch()

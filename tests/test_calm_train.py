@@ -21,13 +21,15 @@ from autoreward.calm.reward import CalmReward, subgoal_field
 from autoreward.calm.subgoals import Subgoal
 from autoreward.intrinsic.labels import DictLabelSource
 from autoreward.io import read_jsonl
-from autoreward.train.ppo import TrainConfig, train
+from autoreward.train.config import CalmConfig, OniConfig, PPOConfig, TrainConfig, WorkerConfig
+from autoreward.train.ppo import train
 
 SUBGOALS = [Subgoal("pick_up_key", "The key appears in the inventory."),
             Subgoal("open_door", "A door next to the agent opens.")]
 FIELD = subgoal_field(SUBGOALS)
-TINY = {"task": "MiniHack-KeyRoom-S5-v0", "n_steps": 128, "batch_size": 64, "n_epochs": 1, "envs": 2,
-        "env_workers": 0}
+TINY = {"task": "MiniHack-KeyRoom-S5-v0", "envs": 2, "ppo": PPOConfig(n_steps=128, batch_size=64, n_epochs=1),
+        "workers": WorkerConfig(count=0)}
+CALM_ON = CalmConfig(enabled=True)
 
 
 def _text(action: str, message: str, gained: str = "(none)") -> str:
@@ -161,7 +163,7 @@ def _stored(db: Path) -> dict[str, int]:
 
 
 def test_training_with_calm_and_an_in_process_server(tmp_path):
-    result = train(TrainConfig(calm=True, steps=2048, out=str(tmp_path), **TINY))
+    result = train(TrainConfig(calm=CALM_ON, steps=2048, out=str(tmp_path), **TINY))
     assert result.ok, result.stopped_reason
     calm = result.annotation["calm"]
     assert calm["subgoals"] == ["pick_up_key", "open_door", "reach_stairs"]
@@ -170,11 +172,12 @@ def test_training_with_calm_and_an_in_process_server(tmp_path):
         assert set(record["components"]) == {"task", "calm"}
     assert _stored(tmp_path / "labels.sqlite")["calm"] > 0
     saved = json.loads((tmp_path / "train.json").read_text())["config"]
-    assert saved["calm"] and saved["calm_coef"] == pytest.approx(0.5)
+    assert saved["calm"]["enabled"] and saved["calm"]["coef"] == pytest.approx(0.5)  # filled in: 0.5 x task_coef 1
+    assert saved["task_coef"] == 1.0
 
 
 def test_training_with_calm_and_oni_shares_one_server(tmp_path):
-    result = train(TrainConfig(calm=True, intrinsic="oni:retrieval", steps=2048, out=str(tmp_path), **TINY))
+    result = train(TrainConfig(calm=CALM_ON, oni=OniConfig("oni:retrieval"), steps=2048, out=str(tmp_path), **TINY))
     assert result.ok, result.stopped_reason
     assert result.annotation["labels"] > 0 and result.annotation["calm"]["labels"] > 0
     for record in read_jsonl(tmp_path / "metrics.jsonl"):
@@ -184,8 +187,8 @@ def test_training_with_calm_and_oni_shares_one_server(tmp_path):
 
 def test_calm_adds_to_a_reward_file(tmp_path):
     example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
-    result = train(TrainConfig(reward=example, calm=True, steps=1024, out=str(tmp_path),
-                               **{**TINY, "env_workers": 1}))
+    result = train(TrainConfig(reward=example, calm=CALM_ON, steps=1024, out=str(tmp_path),
+                               **{**TINY, "workers": WorkerConfig(count=1)}))
     assert result.ok, result.stopped_reason
     for record in read_jsonl(tmp_path / "metrics.jsonl"):
         assert set(record["components"]) == {"approach", "milestone", "task", "calm"}
@@ -259,5 +262,5 @@ def test_train_calm_from_the_command_line(tmp_path, capsys):
                  "--calm-coef", "0.5", "--steps", "512", "--eval-episodes", "0", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["train"]["annotation"]["calm"]["subgoals"] == ["pick_up_key", "open_door"]
-    saved = json.loads((out / "train.json").read_text())["config"]
-    assert saved["calm"] and saved["calm_coef"] == 0.5 and saved["subgoals"] == "pick up the key;open the door"
+    saved = TrainConfig.from_dict(json.loads((out / "train.json").read_text())["config"])
+    assert saved.calm == CalmConfig(enabled=True, subgoals="pick up the key;open the door", coef=0.5)

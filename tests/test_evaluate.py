@@ -8,7 +8,8 @@ import pytest
 
 from autoreward.errors import UsageError
 from autoreward.evaluate import _failure_cause, evaluate
-from autoreward.train.ppo import TrainConfig, train
+from autoreward.train.config import PPOConfig, TrainConfig, WorkerConfig
+from autoreward.train.ppo import train
 
 TASK = "MiniHack-Room-5x5-v0"
 
@@ -16,8 +17,8 @@ TASK = "MiniHack-Room-5x5-v0"
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory):
     out = tmp_path_factory.mktemp("policy")
-    train(TrainConfig(task=TASK, reward=None, steps=256, n_steps=128, batch_size=64, n_epochs=1, envs=2,
-                      env_workers=0, out=str(out)))
+    train(TrainConfig(task=TASK, reward=None, steps=256, envs=2, out=str(out),
+                      ppo=PPOConfig(n_steps=128, batch_size=64, n_epochs=1), workers=WorkerConfig(count=0)))
     return out / "policy.zip"
 
 
@@ -51,8 +52,8 @@ def test_failure_causes():
 
 def test_death_in_lava_is_named(tmp_path):
     task = "MiniHack-LavaCrossingS9N1-v0"
-    train(TrainConfig(task=task, reward=None, steps=64, n_steps=32, batch_size=32, n_epochs=1, envs=2,
-                      env_workers=0, out=str(tmp_path)))
+    train(TrainConfig(task=task, reward=None, steps=64, envs=2, out=str(tmp_path),
+                      ppo=PPOConfig(n_steps=32, batch_size=32, n_epochs=1), workers=WorkerConfig(count=0)))
     result = evaluate(task, tmp_path / "policy.zip", episodes=6, seed=0)
     assert "death: burned (lava)" in result.failure_causes
 

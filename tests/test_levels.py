@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from minihack import base
 
+from autoreward.train.config import PPOConfig, TrainConfig, WorkerConfig
 from autoreward.train.levels import check_request
-from autoreward.train.ppo import TrainConfig, train
+from autoreward.train.ppo import train
 
 LAVA = "MiniHack-LavaCrossingS9N1-v0"
 REWARD = '''
@@ -49,8 +50,8 @@ def test_lava_crossing_trains_with_reward_code_in_walled_workers(tmp_path):
     """LavaCrossing writes and compiles its level at every reset (bash, lev_comp): training must get past resets."""
     reward = tmp_path / "reward.py"
     reward.write_text(REWARD)
-    result = train(TrainConfig(task=LAVA, reward=str(reward), steps=512, envs=2, env_workers=1, n_steps=128,
-                               batch_size=64, out=str(tmp_path / "out")))
+    result = train(TrainConfig(task=LAVA, reward=str(reward), steps=512, envs=2, out=str(tmp_path / "out"),
+                               ppo=PPOConfig(n_steps=128, batch_size=64), workers=WorkerConfig(count=1)))
     assert result.ok, result.stopped_reason
     episodes = sum(json.loads(line).get("episodes", 0) for line in Path(result.metrics).read_text().splitlines())
     assert episodes >= 2  # several resets happened behind the walls

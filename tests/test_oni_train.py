@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +21,12 @@ from autoreward.annotate.client import AnnotationClient
 from autoreward.annotate.server import BackgroundServer, ServeConfig
 from autoreward.errors import UsageError
 from autoreward.io import read_jsonl
-from autoreward.train.ppo import TrainConfig, train
+from autoreward.train.config import AnnotatorConfig, OniConfig, PPOConfig, TrainConfig, WorkerConfig
+from autoreward.train.ppo import train
 
 TASK = "MiniHack-KeyRoom-S5-v0"
-TINY = {"task": TASK, "n_steps": 128, "batch_size": 64, "n_epochs": 1, "envs": 2, "env_workers": 0}
+TINY = {"task": TASK, "envs": 2, "ppo": PPOConfig(n_steps=128, batch_size=64, n_epochs=1),
+        "workers": WorkerConfig(count=0)}
 
 
 def _free_port() -> int:
@@ -54,7 +58,7 @@ def _serve(port: int, db: Path, *extra: str) -> subprocess.Popen:
 
 @pytest.mark.parametrize("model", ["retrieval", "classification", "ranking"])
 def test_training_with_each_intrinsic_model_and_an_in_process_server(tmp_path, model):
-    result = train(TrainConfig(intrinsic=f"oni:{model}", steps=2048, out=str(tmp_path), **TINY))
+    result = train(TrainConfig(oni=OniConfig(f"oni:{model}"), steps=2048, out=str(tmp_path), **TINY))
     assert result.ok, result.stopped_reason
     assert result.annotation["labels"] > 0 and result.annotation["errors"] == 0  # labels flowed during training
     records = read_jsonl(tmp_path / "metrics.jsonl")
@@ -67,8 +71,8 @@ def test_training_with_each_intrinsic_model_and_an_in_process_server(tmp_path, m
 
 def test_intrinsic_reward_adds_to_a_reward_file(tmp_path):
     example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
-    result = train(TrainConfig(reward=example, intrinsic="oni:retrieval", steps=1024, out=str(tmp_path),
-                               **{**TINY, "env_workers": 1}))
+    result = train(TrainConfig(reward=example, oni=OniConfig("oni:retrieval"), steps=1024, out=str(tmp_path),
+                               **{**TINY, "workers": WorkerConfig(count=1)}))
     assert result.ok
     record = read_jsonl(tmp_path / "metrics.jsonl")[-1]
     assert set(record["components"]) == {"approach", "milestone", "task", "intrinsic"}
@@ -76,7 +80,7 @@ def test_intrinsic_reward_adds_to_a_reward_file(tmp_path):
 
 def test_unknown_intrinsic_model_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="oni:retrieval"):
-        train(TrainConfig(intrinsic="oni:telepathy", steps=256, out=str(tmp_path), **TINY))
+        train(TrainConfig(oni=OniConfig("oni:telepathy"), steps=256, out=str(tmp_path), **TINY))
 
 
 def test_client_keeps_going_while_the_server_is_down_and_catches_up_when_it_comes(tmp_path):
@@ -94,29 +98,62 @@ def test_client_keeps_going_while_the_server_is_down_and_catches_up_when_it_come
         assert client.stats.reconnects >= 1 and client.waiting == 0
 
 
-def test_server_killed_mid_training_keeps_its_labels_and_the_trainer_finishes(tmp_path):
+def _started_clients(monkeypatch: pytest.MonkeyPatch) -> list[AnnotationClient]:
+    """The AnnotationClients started from now on (a trainer's own), to watch what they saw."""
+    started: list[AnnotationClient] = []
+    start = AnnotationClient.start
+
+    def recording_start(self: AnnotationClient) -> AnnotationClient:
+        started.append(self)
+        return start(self)
+
+    monkeypatch.setattr(AnnotationClient, "start", recording_start)
+    return started
+
+
+def _wait_for(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what}")
+        time.sleep(0.05)
+
+
+def test_server_killed_mid_training_keeps_its_labels_and_the_trainer_finishes(tmp_path, monkeypatch):
+    """The server dies mid-training and comes back: nothing it stored is lost, and the trainer finishes.
+
+    Each event asserted is waited for (with a deadline), not timed: the client's failed requests while the server
+    is down, then its reconnect; and the trainer's last rollout waits for that reconnect, so that a fast training
+    cannot finish before the client has seen the server come back."""
     port, db = _free_port(), tmp_path / "labels.sqlite"
+    clients = _started_clients(monkeypatch)
+    reconnected = threading.Event()
+
+    def hold_the_last_rollout(done: int, total: int, record: dict[str, Any] | None) -> None:
+        if done >= total:
+            reconnected.wait(120)
+
     server = _serve(port, db, "--token", "t0k", "--offline-delay-ms", "20")
     results = {}
-    config = TrainConfig(intrinsic="oni:retrieval", steps=6144, out=str(tmp_path / "train"),
-                         annotator=f"http://127.0.0.1:{port}", annotator_token="t0k", **TINY)
-    trainer = threading.Thread(target=lambda: results.setdefault("result", train(config)))
+    config = TrainConfig(oni=OniConfig("oni:retrieval"), steps=6144, out=str(tmp_path / "train"),
+                         annotator=AnnotatorConfig(url=f"http://127.0.0.1:{port}", token="t0k"), **TINY)
+    trainer = threading.Thread(target=lambda: results.setdefault("result", train(config, hold_the_last_rollout)))
     trainer.start()
     try:
-        deadline = time.monotonic() + 60
-        while not (db.exists() and _stored_labels(db)) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for(lambda: db.exists() and _stored_labels(db), "labels in the server's store")
         server.kill()  # no clean shutdown
         server.wait()
         before = _stored_labels(db)
         assert before
-        time.sleep(1.0)  # the trainer goes on without it
+        _wait_for(lambda: clients and clients[0].stats.errors >= 1, "the trainer's client to find the server down")
         server = _serve(port, db, "--token", "t0k", "--offline-delay-ms", "20")
-        trainer.join(120)
-        assert not trainer.is_alive()
+        _wait_for(lambda: clients[0].stats.reconnects >= 1, "the trainer's client to reconnect")
     finally:
+        reconnected.set()
+        trainer.join(120)
         server.kill()
         server.wait()
+    assert not trainer.is_alive()
     result = results["result"]
     assert result.ok and result.steps >= 6144
     assert before <= _stored_labels(db)  # nothing stored was lost

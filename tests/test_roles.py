@@ -350,13 +350,15 @@ def test_build_summary_says_what_is_missing(tmp_path):
 
 def test_build_summary_on_a_real_training_run(tmp_path):
     from autoreward.evaluate import evaluate
-    from autoreward.train.ppo import TrainConfig, train
+    from autoreward.train.config import PPOConfig, TrainConfig, WorkerConfig
+    from autoreward.train.ppo import train
 
     folder = tmp_path / "cand"
     (folder / "reward.py").parent.mkdir()
     (folder / "reward.py").write_text((ROOT / "examples" / "minihack_room_15x15.py").read_text())
-    train(TrainConfig(task="MiniHack-Room-5x5-v0", reward=str(folder / "reward.py"), steps=512, n_steps=128,
-                      batch_size=64, n_epochs=1, envs=2, env_workers=1, out=str(folder / "train")))
+    train(TrainConfig(task="MiniHack-Room-5x5-v0", reward=str(folder / "reward.py"), steps=512, envs=2,
+                      out=str(folder / "train"), ppo=PPOConfig(n_steps=128, batch_size=64, n_epochs=1),
+                      workers=WorkerConfig(count=1)))
     evaluate("MiniHack-Room-5x5-v0", folder / "train", episodes=2, out=folder, trajectories=2)
     summary = build_summary(folder)
     assert summary["missing"] == [] and summary["training"]["rollouts"] >= 2

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from autoreward.evaluate import evaluate
-from autoreward.train.ppo import TrainConfig, train
+from autoreward.train.config import TrainConfig
+from autoreward.train.ppo import train
 
 TASK = "MiniHack-KeyRoom-S5-v0"
 EXAMPLE = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")

@@ -9,14 +9,17 @@ import pytest
 
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.io import read_jsonl
-from autoreward.train.ppo import TrainConfig, train
+from autoreward.train.config import PPOConfig, TrainConfig, WorkerConfig
+from autoreward.train.ppo import train
 
 EXAMPLE = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
-TINY = {"task": "MiniHack-KeyRoom-S5-v0", "steps": 512, "n_steps": 128, "batch_size": 64, "n_epochs": 1, "envs": 2}
+TINY = {"task": "MiniHack-KeyRoom-S5-v0", "steps": 512, "envs": 2,
+        "ppo": PPOConfig(n_steps=128, batch_size=64, n_epochs=1)}
+ONE_WORKER = WorkerConfig(count=1)
 
 
 def test_tiny_training_run_writes_component_stats(tmp_path):
-    result = train(TrainConfig(reward=EXAMPLE, out=str(tmp_path), env_workers=1, **TINY))
+    result = train(TrainConfig(reward=EXAMPLE, out=str(tmp_path), workers=ONE_WORKER, **TINY))
     assert result.ok and result.steps >= 512
     records = read_jsonl(tmp_path / "metrics.jsonl")
     assert len(records) == 2
@@ -32,7 +35,7 @@ def test_tiny_training_run_writes_component_stats(tmp_path):
 
 
 def test_sparse_baseline_trains_on_the_task_reward(tmp_path):
-    result = train(TrainConfig(reward=None, out=str(tmp_path), env_workers=0, **TINY))
+    result = train(TrainConfig(reward=None, out=str(tmp_path), workers=WorkerConfig(count=0), **TINY))
     assert result.ok
     record = read_jsonl(tmp_path / "metrics.jsonl")[-1]
     assert "components" not in record and "task_return_mean" in record
@@ -46,8 +49,8 @@ def test_sparse_baseline_trains_on_the_task_reward(tmp_path):
 def test_failing_reward_stops_training_with_a_reason(tmp_path, body, reason):
     reward = tmp_path / "reward.py"
     reward.write_text("def compute_reward(prev, action, state, memory):\n" + body)
-    config = TrainConfig(reward=str(reward), out=str(tmp_path / "out"), env_workers=1, reward_call_timeout_s=0.5,
-                         **{**TINY, "steps": 4096})
+    config = TrainConfig(reward=str(reward), out=str(tmp_path / "out"),
+                         workers=WorkerConfig(count=1, reward_call_timeout_s=0.5), **{**TINY, "steps": 4096})
     result = train(config)
     assert not result.ok and reason in result.stopped_reason
     assert result.steps < 4096
@@ -69,7 +72,7 @@ def test_bad_inputs_are_usage_errors(tmp_path):
 def test_training_on_cuda_puts_the_policy_on_the_gpu_and_saves_a_portable_policy(tmp_path):
     from autoreward.evaluate import evaluate, load_policy
 
-    result = train(TrainConfig(reward=EXAMPLE, out=str(tmp_path), device="cuda", env_workers=1, **TINY))
+    result = train(TrainConfig(reward=EXAMPLE, out=str(tmp_path), device="cuda", workers=ONE_WORKER, **TINY))
     assert result.ok and result.device == "cuda"
     assert result.last_rollout["components"]  # the reward reached the trainer from the env workers
     model = load_policy(tmp_path / "policy.zip", device="cpu")  # trained on the GPU, evaluated anywhere

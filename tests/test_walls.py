@@ -19,11 +19,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from autoreward.env.info import REWARD_ERROR
 from autoreward.reward.critic import check
 from autoreward.reward.probe import collect_transitions
 from autoreward.reward.static import check_static
+from autoreward.train.config import PPOConfig, TrainConfig, WorkerConfig
 from autoreward.train.envs import make_env
-from autoreward.train.ppo import TrainConfig, train
+from autoreward.train.ppo import train
 from autoreward.train.shaping import ShapedReward
 from autoreward.train.vec import WorkerError, WorkerVecEnv
 
@@ -55,8 +57,9 @@ def test_time_bombs_pass_the_critic(path, long_episodes):
 @pytest.mark.parametrize("path", TIMEBOMBS, ids=lambda p: p.stem)
 def test_time_bombs_stop_training_with_the_reason(path, tmp_path):
     out = tmp_path / "run"
-    result = train(TrainConfig(task=LONG, reward=str(path), steps=4096, envs=2, env_workers=1, n_steps=512,
-                               batch_size=256, n_epochs=1, worker_timeout_s=2, reward_memory_mb=1024, out=str(out)))
+    result = train(TrainConfig(task=LONG, reward=str(path), steps=4096, envs=2, out=str(out),
+                               ppo=PPOConfig(n_steps=512, batch_size=256, n_epochs=1),
+                               workers=WorkerConfig(count=1, step_timeout_s=2, reward_memory_mb=1024)))
     assert result.stopped_reason is not None
     reason = _expect(path, "expect").split(": ", 1)[1]
     assert reason in result.stopped_reason
@@ -86,8 +89,8 @@ def _step_until_error(venv: WorkerVecEnv, steps: int = 60) -> str | None:
     for _ in range(steps):
         _, _, _, infos = venv.step(np.zeros(venv.num_envs, dtype=np.int64))
         for info in infos:
-            if info.get("reward_error"):
-                return info["reward_error"]
+            if info.get(REWARD_ERROR):
+                return info[REWARD_ERROR]
     return None
 
 
@@ -214,8 +217,8 @@ def test_the_trainer_refuses_what_a_worker_may_not_send(tmp_path):
 
 def test_train_json_reports_the_walls(tmp_path):
     reward = CORPUS / "benign" / "potential.py"
-    result = train(TrainConfig(task=LONG, reward=str(reward), steps=256, envs=2, env_workers=1, n_steps=128,
-                               batch_size=128, n_epochs=1, out=str(tmp_path)))
+    result = train(TrainConfig(task=LONG, reward=str(reward), steps=256, envs=2, out=str(tmp_path),
+                               ppo=PPOConfig(n_steps=128, batch_size=128, n_epochs=1), workers=WorkerConfig(count=1)))
     assert result.ok, result.stopped_reason
     assert any("audit hook" in wall for wall in result.isolation)
     assert any("address space capped" in wall for wall in result.isolation)

@@ -3,7 +3,7 @@
     r_train = c_ext * r_task [+ total(reward file)] [+ ONI's term] + coef * (subgoals newly achieved this step)
 
 `TransitionInfo` (a gym wrapper, in each env) builds the step's `Transition` and puts its canonical key in
-`info["calm_key"]`, and its rendered text in `info["calm_text"]` the first time this env sees the key (rendering
+`info[CALM_KEY]`, and its rendered text in `info[CALM_TEXT]` the first time this env sees the key (rendering
 costs more than the key). `CalmReward` (a VecEnv wrapper, in the trainer process) sends each new key with its text
 to a `LabelSource` of the "calm" task (the annotation server's judge), looks judgements up by key, and for keys not
 judged yet asks a distilled model: one n-gram classifier per subgoal trained on the judged texts (without their map
@@ -29,12 +29,13 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 from autoreward.calm.subgoals import Subgoal
 from autoreward.calm.transition import build, key, render, typed_key, without_map
 from autoreward.env.card import action_names
+from autoreward.env.info import CALM_KEY, CALM_TEXT
 from autoreward.env.state import State
 from autoreward.intrinsic.labels import CALM, LabelSource
 from autoreward.intrinsic.models import TextNetConfig, TextScorer
 from autoreward.intrinsic.reward import add_component
 
-COMPONENT = "calm"  # the term's name in info["reward_components"]
+COMPONENT = "calm"  # the term's name in info[REWARD_COMPONENTS]
 #: Bonus per subgoal as a share of the task reward's weight (c_ext): half of what the goal pays. Measured on
 #: KeyRoom-S5 (docs/benchmarks.md): at 0.1 the bonuses weigh no more than ten bumps into a wall (-0.01 each),
 #: PPO learns to stop bumping and its entropy collapses before it learns the key; 0.5 and 1.0 reach 100%.
@@ -48,8 +49,8 @@ def subgoal_field(subgoals: Sequence[Subgoal]) -> str:
 
 
 class TransitionInfo(gym.Wrapper):
-    """Puts each step's canonical transition key in `info["calm_key"]`, and its rendered text in
-    `info["calm_text"]` the first time this env sees that key. Wraps the NLE observation dict (before
+    """Puts each step's canonical transition key in `info[CALM_KEY]`, and its rendered text in
+    `info[CALM_TEXT]` the first time this env sees that key. Wraps the NLE observation dict (before
     `PolicyObservation`)."""
 
     def __init__(self, env: gym.Env, subgoals: Sequence[Subgoal]) -> None:
@@ -70,10 +71,10 @@ class TransitionInfo(gym.Wrapper):
         state = State.copy_from(obs, done=bool(terminated or truncated))
         if self._prev is not None:
             name, typed = self._names[int(action)], self._typed[int(action)]
-            info["calm_key"] = step_key = key(build(self._prev, name, typed, state, detail=False), self.subgoals)
+            info[CALM_KEY] = step_key = key(build(self._prev, name, typed, state, detail=False), self.subgoals)
             if step_key not in self._seen:
                 self._seen.add(step_key)
-                info["calm_text"] = render(build(self._prev, name, typed, state))
+                info[CALM_TEXT] = render(build(self._prev, name, typed, state))
         self._prev = state
         return obs, reward, terminated, truncated, info
 
@@ -143,7 +144,7 @@ class CalmReward(VecEnvWrapper):
     """Adds `coef` for each subgoal achieved for the first time in the episode (per env) to the reward.
 
     Judgements come from `source` (task "calm", items (key, text, subgoal_field)) by transition key, else from
-    the distilled `SubgoalModel`. The "calm" term (and the task term, if absent) join `info["reward_components"]`.
+    the distilled `SubgoalModel`. The "calm" term (and the task term, if absent) join `info[REWARD_COMPONENTS]`.
     """
 
     def __init__(self, venv: VecEnv, source: LabelSource, subgoals: Sequence[Subgoal], coef: float = COEF_SHARE,
@@ -180,9 +181,9 @@ class CalmReward(VecEnvWrapper):
         bonus = np.zeros(self.num_envs, dtype=np.float64)
         new: list[tuple[str, str, str]] = []
         for i, info in enumerate(infos):
-            step_key = info.get("calm_key")
+            step_key = info.get(CALM_KEY)
             if step_key is not None:
-                text = info.get("calm_text")
+                text = info.get(CALM_TEXT)
                 if text is not None and step_key not in self._texts:
                     self._texts[step_key] = without_map(text)
                     new.append((step_key, text, self.field))

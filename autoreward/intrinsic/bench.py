@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
+from autoreward.env.info import MESSAGE, TASK_REWARD
 from autoreward.intrinsic.labels import DictLabelSource, Item
 from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, MessageInfo, make_model
 
@@ -47,7 +48,7 @@ def record_stream(task: str, n_envs: int = 8, steps: int = 4096, seed: int = 0) 
         row, ended = [], []
         for env in envs:
             _, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
-            row.append(info["message"])
+            row.append(info[MESSAGE])
             ended.append(bool(terminated or truncated))
             if terminated or truncated:
                 env.reset()
@@ -75,7 +76,7 @@ class _ReplayVecEnv(VecEnv):
     def step_wait(self) -> Any:
         t = self.t % len(self.stream.messages)
         self.t += 1
-        infos = [{"message": m, "task_reward": 0.0} for m in self.stream.messages[t]]
+        infos = [{MESSAGE: m, TASK_REWARD: 0.0} for m in self.stream.messages[t]]
         return self._obs, np.zeros(self.num_envs, dtype=np.float32), np.array(self.stream.dones[t]), infos
 
     def close(self) -> None:

@@ -2,11 +2,11 @@
 
     r_train = r_env + c_int * r_int,      r_env = c_ext * r_task + total(reward file, if any)
 
-`MessageInfo` (a gym wrapper, in each env) puts the decoded message line into `info["message"]`;
+`MessageInfo` (a gym wrapper, in each env) puts the decoded message line into `info[MESSAGE]`;
 `IntrinsicReward` (a VecEnv wrapper, in the trainer process) counts each message per env and episode, sends
 messages seen for the first time to a `LabelSource`, refreshes its model from the labels every `update_every`
-steps when they changed, and adds the intrinsic term to the reward and to `info["reward_components"]`. It never
-waits for a label: a message not labelled yet is worth 0.
+steps when they changed, and adds the intrinsic term to the reward and to `info[REWARD_COMPONENTS]`. It never
+waits for a label: a message not labelled yet is worth 0. (The info keys: autoreward.env.info.)
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
+from autoreward.env.info import MESSAGE, REWARD_COMPONENTS, REWARD_TOTAL, TASK_COMPONENT, TASK_REWARD
 from autoreward.env.state import decode_text
 from autoreward.intrinsic.labels import LabelSource
 from autoreward.intrinsic.models import (
@@ -34,7 +35,7 @@ from autoreward.intrinsic.models import (
 )
 
 MODELS = ("retrieval", "classification", "ranking")
-COMPONENT = "intrinsic"  # the intrinsic term's name in info["reward_components"]
+COMPONENT = "intrinsic"  # the intrinsic term's name in info[REWARD_COMPONENTS]
 
 
 @dataclass
@@ -87,22 +88,22 @@ def add_component(info: dict[str, Any], reward: float, name: str, value: float, 
     """Adds term `name` to the info's components and total; without components they start from the task term
     (`task_reward * task_coef`, else the env's reward), and a reward file's components gain a "task" term, so that
     task, reward-file and added terms (intrinsic, calm) compare in metrics."""
-    components = info.get("reward_components")
+    components = info.get(REWARD_COMPONENTS)
     if components is None:
-        task = info["task_reward"] * task_coef if "task_reward" in info else reward
-        components, total = {"task": float(task)}, float(task)
+        task = info[TASK_REWARD] * task_coef if TASK_REWARD in info else reward
+        components, total = {TASK_COMPONENT: float(task)}, float(task)
     else:
-        components, total = dict(components), float(info.get("reward_total", 0.0))
-        if "task" not in components and "task_reward" in info:
-            components["task"] = float(info["task_reward"] * task_coef)
-            total += components["task"]
+        components, total = dict(components), float(info.get(REWARD_TOTAL, 0.0))
+        if TASK_COMPONENT not in components and TASK_REWARD in info:
+            components[TASK_COMPONENT] = float(info[TASK_REWARD] * task_coef)
+            total += components[TASK_COMPONENT]
     components[name] = components.get(name, 0.0) + value
-    info["reward_components"] = components
-    info["reward_total"] = total + value
+    info[REWARD_COMPONENTS] = components
+    info[REWARD_TOTAL] = total + value
 
 
 class MessageInfo(gym.Wrapper):
-    """Puts the observation's message line into `info["message"]` after every reset and step."""
+    """Puts the observation's message line into `info[MESSAGE]` after every reset and step."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
@@ -112,19 +113,19 @@ class MessageInfo(gym.Wrapper):
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
-        info["message"] = decode_text(obs["message"].tobytes())
+        info[MESSAGE] = decode_text(obs["message"].tobytes())
         return obs, info
 
     def step(self, action):  # type: ignore[override]
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info["message"] = decode_text(obs["message"].tobytes())
+        info[MESSAGE] = decode_text(obs["message"].tobytes())
         return obs, reward, terminated, truncated, info
 
 
 class IntrinsicReward(VecEnvWrapper):
     """Adds c_int * model.score(message) / N(message)^beta to each env's reward (ONI), N counted per episode.
 
-    The task term (`task_reward` * `task_coef`, c_ext) joins `info["reward_components"]` as "task" (unless a reward
+    The task term (`task_reward` * `task_coef`, c_ext) joins `info[REWARD_COMPONENTS]` as "task" (unless a reward
     file already has a component of that name), so metrics compare task, reward-file and intrinsic terms.
     """
 
@@ -158,7 +159,7 @@ class IntrinsicReward(VecEnvWrapper):
         intrinsic = np.zeros(self.num_envs, dtype=np.float64)
         new: list[str] = []
         for i, info in enumerate(infos):
-            message = info.get("message", "")
+            message = info.get(MESSAGE, "")
             if message:
                 intrinsic[i] = self._value(i, message)
                 if message not in self._seen_set:

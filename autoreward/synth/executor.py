@@ -76,11 +76,13 @@ def train_and_evaluate(task: str, reward: str, out: str, steps: int, seed: int, 
     """One candidate's training and evaluation, in a worker process; returns the figures the loop records."""
     from autoreward.evaluate import evaluate
     from autoreward.synth.analyzer import build_summary
-    from autoreward.train.ppo import TrainConfig, train
+    from autoreward.train.config import TrainConfig, WorkerConfig
+    from autoreward.train.ppo import configure_torch, train
 
     out_dir = Path(out)
+    configure_torch()  # this process trains
     result = train(TrainConfig(task=task, reward=reward, steps=steps, seed=seed, envs=envs, device=device,
-                               out=str(out_dir / "train"), worker_spin_s=_SPIN_S))
+                               out=str(out_dir / "train"), workers=WorkerConfig(spin_s=_SPIN_S)))
     figures: dict[str, Any] = {"steps": result.steps, "train_seconds": round(result.seconds, 1),
                                "sps": round(result.sps, 1), "stopped_reason": result.stopped_reason}
     if not result.ok or result.policy is None:

@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 
 from autoreward.env.card import card_for
+from autoreward.env.info import TASK_REWARD
 from autoreward.reward.loader import load_reward
 from autoreward.train.observation import PolicyObservation
 from autoreward.train.shaping import ShapedReward
@@ -47,5 +48,5 @@ class TaskRewardInfo(gym.Wrapper):
 
     def step(self, action):  # type: ignore[override]
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info["task_reward"] = reward
+        info[TASK_REWARD] = reward
         return obs, self.task_coef * reward, terminated, truncated, info

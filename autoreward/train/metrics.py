@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from autoreward.env.info import END_STATUS, REWARD_COMPONENTS, REWARD_ERROR, REWARD_TOTAL, TASK_REWARD
 from autoreward.env.wrappers import TASK_SUCCESSFUL
 from autoreward.io import append_jsonl
 
@@ -43,17 +44,17 @@ class RolloutMetrics:
         """Record one vectorised step; sets `error` when the reward function failed or broke the contract."""
         self._steps += len(infos)
         for i, info in enumerate(infos):
-            self._episode_return[i] += info.get("task_reward", 0.0)
+            self._episode_return[i] += info.get(TASK_REWARD, 0.0)
             self._episode_length[i] += 1
-            if "reward_error" in info and self.error is None:
-                self.error = info["reward_error"]
-            components = info.get("reward_components")
+            if REWARD_ERROR in info and self.error is None:
+                self.error = info[REWARD_ERROR]
+            components = info.get(REWARD_COMPONENTS)
             if components is not None:
-                self._add_components(components, info.get("reward_total", 0.0))
+                self._add_components(components, info.get(REWARD_TOTAL, 0.0))
             if dones[i]:
                 self._returns.append(float(self._episode_return[i]))
                 self._lengths.append(int(self._episode_length[i]))
-                self._successes.append(int(info.get("end_status", 0)) == TASK_SUCCESSFUL)
+                self._successes.append(int(info.get(END_STATUS, 0)) == TASK_SUCCESSFUL)
                 self._episode_return[i] = 0.0
                 self._episode_length[i] = 0
 

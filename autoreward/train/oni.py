@@ -11,14 +11,20 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stable_baselines3.common.vec_env import VecEnv
 
 from autoreward.errors import UsageError
+from autoreward.train.config import AnnotatorConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from autoreward.annotate.client import AnnotationClient
+    from autoreward.intrinsic.reward import IntrinsicReward
 
 MODELS = ("retrieval", "classification", "ranking")
 PREFIX = "oni:"
+Server = tuple[str, str | None]  # an annotation server's (url, token)
 
 
 def parse_intrinsic(spec: str) -> str:
@@ -38,40 +44,48 @@ def default_task_coef(task: str, intrinsic: bool) -> float:
     return 0.1 if "Score" in task else 10.0
 
 
-def attach_intrinsic(venv: VecEnv, config: Any, out: Path, stack: ExitStack,
-                     server: tuple[str, str | None] | None = None) -> tuple[VecEnv, Any]:
-    """Wrap `venv` with the intrinsic reward of `config.intrinsic`; servers and clients close with `stack`.
+def attach_intrinsic(venv: VecEnv, config: TrainConfig, server: Server,
+                     stack: ExitStack) -> tuple[IntrinsicReward, AnnotationClient]:
+    """Wrap `venv` with the intrinsic reward of `config.oni`, labelled by the annotation server at `server` (see
+    `annotation_server`; shared with CALM); the client closes with `stack`.
 
-    `server`: (url, token) of an annotation server already chosen (see `annotation_server`; shared with CALM).
     Returns the wrapped env and the client (its stats go to train.json).
     """
     from autoreward.annotate.client import AnnotationClient
     from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, make_model
 
-    settings = IntrinsicConfig(model=parse_intrinsic(config.intrinsic), coef=config.intrinsic_coef,
-                               beta=config.count_exponent, seed=config.seed)
+    assert config.oni.intrinsic is not None, "attach_intrinsic needs config.oni.intrinsic"
+    settings = IntrinsicConfig(model=parse_intrinsic(config.oni.intrinsic), coef=config.oni.coef,
+                               beta=config.oni.count_exponent, seed=config.seed)
     model = make_model(settings.model, settings)
-    url, token = server if server is not None else annotation_server(config, out, stack)
+    url, token = server
     client = AnnotationClient(url, model.task, token=token, seed=config.seed).start()
     stack.callback(client.close)
-    wrapped = IntrinsicReward(venv, model, client, settings, task_coef=config.task_coef)
+    wrapped = IntrinsicReward(venv, model, client, settings, task_coef=task_coef(config))
     return wrapped, client
 
 
-def annotation_server(config: Any, out: Path, stack: ExitStack) -> tuple[str, str | None]:
-    """(url, token) of the annotator: `config.annotator`, or one server started here (for every labelling task)."""
-    if config.annotator is not None:
-        return config.annotator, config.annotator_token
-    return _start_server(config, out, stack), None
+def annotation_server(annotator: AnnotatorConfig, out: Path, stack: ExitStack) -> Server:
+    """(url, token) of the annotator: `annotator.url`, or one server started here (for every labelling task)."""
+    if annotator.url is not None:
+        return annotator.url, annotator.token
+    return _start_server(annotator, out, stack), None
 
 
-def _start_server(config: Any, out: Path, stack: ExitStack) -> str:
+def _start_server(annotator: AnnotatorConfig, out: Path, stack: ExitStack) -> str:
     """An annotation server in this process, on a free port of 127.0.0.1; stopped with `stack`."""
     from autoreward.annotate.server import BackgroundServer, ServeConfig
 
-    db = Path(config.labels_db) if config.labels_db else out / "labels.sqlite"
-    server = BackgroundServer(ServeConfig(host="127.0.0.1", port=0, llm=config.llm, db=str(db),
-                                          api_base=config.llm_api_base))
+    db = Path(annotator.labels_db) if annotator.labels_db else out / "labels.sqlite"
+    server = BackgroundServer(ServeConfig(host="127.0.0.1", port=0, llm=annotator.llm, db=str(db),
+                                          api_base=annotator.api_base))
     url = server.start()
     stack.callback(server.stop)
     return url
+
+
+def task_coef(config: TrainConfig) -> float:
+    """c_ext: `config.task_coef`, else its default for the task (`default_task_coef`)."""
+    if config.task_coef is not None:
+        return float(config.task_coef)
+    return default_task_coef(config.task, config.oni.enabled)

@@ -6,7 +6,7 @@ Why this combination: the task reward keeps the true objective in the signal, so
 add guidance and never hide success; `task_coef` (default 1) lets a user weight it. A reward function that
 raises, breaks the contract, runs past its per-call time budget or does something the audit wall refuses
 (autoreward.reward.walls: armed around every call) does not crash or hang the worker: the wrapper records the
-reason in `info["reward_error"]` (and the trainer stops), then keeps paying the task reward alone.
+reason in `info[REWARD_ERROR]` (autoreward.env.info; the trainer stops), then keeps paying the task reward alone.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from autoreward.env.info import END_STATUS, REWARD_COMPONENTS, REWARD_ERROR, REWARD_TOTAL, TASK_REWARD
 from autoreward.env.state import State
 from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
 from autoreward.reward.contract import (
@@ -59,9 +60,9 @@ class ShapedReward(gym.Wrapper):
     def step(self, action):  # type: ignore[override]
         obs, task_reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
-        info["task_reward"] = task_reward
+        info[TASK_REWARD] = task_reward
         if self.error is None:
-            end = info.get("end_status", 0)
+            end = info.get(END_STATUS, 0)
             state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
                                     self._steps)  # NLE's reward is a float, its flags are bools
             wall = AUDIT_WALL
@@ -85,10 +86,10 @@ class ShapedReward(gym.Wrapper):
                         self.error = f"the reward function broke the contract at step {self._steps}: {exc}"
                     else:
                         self._prev = state
-                        info["reward_components"] = components
-                        info["reward_total"] = total
+                        info[REWARD_COMPONENTS] = components
+                        info[REWARD_TOTAL] = total
                         return obs, self.task_coef * task_reward + total, terminated, truncated, info
-        info["reward_error"] = self.error  # the trainer stops; until then the task reward alone is paid
+        info[REWARD_ERROR] = self.error  # the trainer stops; until then the task reward alone is paid
         return obs, self.task_coef * task_reward, terminated, truncated, info
 
     def close(self) -> None:
