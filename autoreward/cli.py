@@ -100,7 +100,7 @@ def _add_bench_parser(sub: Any) -> None:
     bench_env.set_defaults(handler=_cmd_bench_env)
     suite = bench_sub.add_parser("suite", help="every (task, variant) cell of a task suite over seeds: table, JSON, "
                                                "plot (resumable: rerun it to go on)")
-    suite.add_argument("--tasks", nargs="+", help="task ids (default: the suite's 12 tasks, autoreward.suite)")
+    suite.add_argument("--tasks", nargs="+", help="task ids (default: the suite's 12 tasks, autoreward.bench.suite)")
     suite.add_argument("--variants", nargs="+", help="sparse loop expert calm oni (default: all)")
     suite.add_argument("--steps", type=_positive, default=150_000, help="training steps per run (default 150000)")
     suite.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="training seeds (default 1 2 3)")
@@ -227,7 +227,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 # ----- bench ------------------------------------------------------------------------------------------
 def _cmd_bench_env(args: argparse.Namespace) -> int:
-    from autoreward.bench import bench_env
+    from autoreward.bench.env import bench_env
 
     _existing_file(args.reward, "reward file")
     with console.status("benchmarking...") if not args.json else nullcontext():
@@ -241,7 +241,9 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_suite(args: argparse.Namespace) -> int:
-    from autoreward.suite import SuiteConfig, SuiteReporter, run_suite
+    from autoreward.bench.suite import run_suite
+    from autoreward.bench.suite_config import SuiteConfig
+    from autoreward.bench.suite_report import SuiteReporter
 
     config = SuiteConfig(**_given(tasks=args.tasks, variants=args.variants), steps=args.steps, seeds=args.seeds,
                          search_seed=args.search_seed, rounds=args.rounds, candidates=args.candidates,

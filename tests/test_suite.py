@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from autoreward import suite
+from autoreward.bench import suite, suite_config, suite_report
+from autoreward.bench.suite import SuiteConfig, cell_path, run_suite
 from autoreward.cli import main
-from autoreward.suite import SuiteConfig, cell_path, run_suite
 from autoreward.synth.store import IterateConfig
 
 TASK = "MiniHack-Room-5x5-v0"
@@ -112,7 +112,7 @@ def test_suite_writes_table_json_plot_and_resumes(tmp_path, counted, capsys):
 def test_failing_variant_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, capsys):
     broken = tmp_path / "broken.py"
     broken.write_text("import os\n\n\ndef compute_reward(prev, action, state, memory):\n    return 0.0, {}\n")
-    monkeypatch.setitem(suite.EXPERT_REWARDS, TASK, str(broken))  # an absolute path stays itself under examples/
+    monkeypatch.setitem(suite_config.EXPERT_REWARDS, TASK, str(broken))  # an absolute path stays itself under examples/
     args = ["bench", "suite", "--tasks", TASK, "--variants", "expert", "sparse", "--seeds", "1", "2", "--steps",
             "512", "--eval-episodes", "2", "--jobs", "2", "--out", str(tmp_path / "out"), "--docs",
             str(tmp_path / "docs")]
@@ -139,7 +139,7 @@ def test_unknown_tasks_and_variants_are_usage_errors(tmp_path, capsys):
     assert main(["bench", "suite", "--tasks", TASK, "--variants", "sparse", "bogus", *common]) == 2
     assert "unknown variant 'bogus'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and not (tmp_path / "docs").exists()
-    assert all(suite.expert_reward(task).is_file() for task in suite.EXPERT_REWARDS)
+    assert all(suite_config.expert_reward(task).is_file() for task in suite_config.EXPERT_REWARDS)
     SuiteConfig().validate()  # the default tasks all exist
 
 
@@ -226,11 +226,11 @@ def test_default_docs_splice_the_table_into_benchmarks_md(tmp_path, monkeypatch)
     assert report["outputs"]["benchmarks_md"] == str(Path("docs") / "benchmarks.md")
     text = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert text.startswith("# Benchmarks\n\n## Other\n\ntext\n\n## Task suite (`autoreward bench suite`)")
-    assert text.count(suite.MARK_START) == 1 and text.rstrip().endswith(suite.MARK_END)
-    assert f"| {TASK} | n/a |" in text.split(suite.MARK_START)[1]
+    assert text.count(suite_config.MARK_START) == 1 and text.rstrip().endswith(suite_config.MARK_END)
+    assert f"| {TASK} | n/a |" in text.split(suite_config.MARK_START)[1]
     # a later table replaces the one between the markers; the rest of the file stays
-    suite.splice(tmp_path / "docs" / "benchmarks.md", "| new table |\n")
+    suite_report.splice(tmp_path / "docs" / "benchmarks.md", "| new table |\n")
     again = (tmp_path / "docs" / "benchmarks.md").read_text()
-    assert again.count(suite.MARK_START) == 1 and "| new table |" in again and f"| {TASK} | n/a |" not in again
-    assert again.split(suite.MARK_START)[0] == text.split(suite.MARK_START)[0]
+    assert again.count(suite_config.MARK_START) == 1 and "| new table |" in again and f"| {TASK} | n/a |" not in again
+    assert again.split(suite_config.MARK_START)[0] == text.split(suite_config.MARK_START)[0]
     assert (tmp_path / "docs" / "benchmarks" / "suite.json").is_file()

@@ -28,131 +28,36 @@ the CLI's display of the events).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import platform
 import statistics
-import subprocess
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from autoreward.errors import TrainingError, UsageError
-from autoreward.io import write_json_atomic, write_text_atomic
-from autoreward.synth.executor import EVAL_SEED
-from autoreward.train.worker import DEFAULT_ENVS
-
-VARIANTS = ("sparse", "loop", "expert", "calm", "oni")
-
-# Cheap envs (thousands of random steps/s; no MultiRoom: MiniHack recompiles its level file at every reset),
-# one or two per kind of difficulty.
-DEFAULT_TASKS = (
-    "MiniHack-KeyRoom-S5-v0",        # keys and doors: pick up, APPLY at the locked door, stairs (has an expert)
-    "MiniHack-LockedDoor-v0",        # doors: KICK a locked door open
-    "MiniHack-LavaCrossingS9N1-v0",  # hazard: lava kills, one gap to find
-    "MiniHack-River-Narrow-v0",      # hazard: water, crossed by pushing a boulder into it
-    "MiniHack-Room-Trap-5x5-v0",     # hazard: hidden traps
-    "MiniHack-Room-Monster-5x5-v0",  # hazard: a monster that attacks
-    "MiniHack-MazeWalk-9x9-v0",      # maze: dark corridors, dead ends
-    "MiniHack-Room-Dark-15x15-v0",   # dark room: explore to find the stairs
-    "MiniHack-Corridor-R3-v0",       # dark corridors joining 3 rooms (multi-room without MultiRoom's cost)
-    "MiniHack-Eat-v0",               # skill: pick up and EAT the apple
-    "MiniHack-Wear-v0",              # skill: pick up and WEAR the robe
-    "MiniHack-Room-15x15-v0",        # plain navigation, far stairs (has an expert)
+from autoreward.bench.suite_config import (
+    DEFAULT_DOCS,
+    FINAL,
+    Events,
+    SuiteConfig,
+    cell_key,
+    cell_path,
+    default_jobs,
+    expert_reward,
 )
-
-EXPERT_REWARDS = {  # task -> hand-written example reward in examples/
-    "MiniHack-KeyRoom-S5-v0": "minihack_keyroom_s5.py",
-    "MiniHack-Room-15x15-v0": "minihack_room_15x15.py",
-}
-
-DEFAULT_SEEDS = (1, 2, 3)
-DEFAULT_STEPS = 150_000
-DEFAULT_OUT = "runs/suite"
-DEFAULT_DOCS = "docs/benchmarks"
-MARK_START, MARK_END = "<!-- suite:start -->", "<!-- suite:end -->"
-SECTION = "## Task suite (`autoreward bench suite`)"
-FINAL = ("done", "n/a")  # statuses a rerun keeps; "failed" and "running" cells are (re)done
-
-Events = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class SuiteConfig:
-    """What a suite runs (saved in suite.json)."""
-
-    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
-    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
-    steps: int = DEFAULT_STEPS
-    seeds: list[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
-    search_seed: int = 0  # the loop's search seed; its answer is then confirmed on `seeds`
-    rounds: int = 2
-    candidates: int = 2
-    eval_episodes: int = 50
-    out: str = DEFAULT_OUT
-    docs: str = DEFAULT_DOCS
-    jobs: int = 0  # trainings at once for sparse/expert/calm/oni; 0: default_jobs()
-    device: str = "auto"
-    envs: int = DEFAULT_ENVS  # envs per training: the loop's default, so sparse cells share its baselines
-
-    def validate(self) -> SuiteConfig:
-        """Check the config (UsageError naming what is wrong); returns it with duplicates removed."""
-        from autoreward.env.card import card_for
-
-        self.tasks, self.variants, self.seeds = _unique(self.tasks), _unique(self.variants), _unique(self.seeds)
-        if not self.tasks:
-            raise UsageError("--tasks needs at least one task")
-        for task in self.tasks:
-            card_for(task)  # UsageError naming close matches
-        unknown = [v for v in self.variants if v not in VARIANTS]
-        if unknown or not self.variants:
-            raise UsageError(f"unknown variant{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
-                             f"use one or more of {', '.join(VARIANTS)}" if unknown else
-                             f"--variants needs at least one of {', '.join(VARIANTS)}")
-        if not self.seeds:
-            raise UsageError("--seeds needs at least one seed")
-        for name in ("steps", "eval_episodes", "rounds", "candidates", "envs"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.jobs < 0:
-            raise UsageError(f"--jobs must be 0 (auto) or more, got {self.jobs}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UsageError(f"unknown device {self.device!r}: use auto, cpu or cuda")
-        return self
-
-
-def default_jobs() -> int:
-    """Half the cores: each training keeps about two processes busy (the trainer and its env worker)."""
-    return max(1, (os.cpu_count() or 1) // 2)
-
-
-def expert_reward(task: str) -> Path | None:
-    """The hand-written example reward of `task`, or None when it has none."""
-    from autoreward.paths import data_dir
-
-    name = EXPERT_REWARDS.get(task)
-    return None if name is None else data_dir("examples") / name
-
-
-def cell_path(out: str | Path, task: str, variant: str) -> Path:
-    return Path(out) / "cells" / task / f"{variant}.json"
-
-
-def cell_key(config: SuiteConfig, task: str, variant: str) -> dict[str, Any]:
-    """What a cell's figures depend on: a cell with another key is redone."""
-    key: dict[str, Any] = {"steps": config.steps, "seeds": list(config.seeds), "eval_episodes": config.eval_episodes,
-                           "envs": config.envs}
-    if variant == "loop":
-        key.update(search_seed=config.search_seed, rounds=config.rounds, candidates=config.candidates)
-    if variant == "expert":
-        path = expert_reward(task)
-        key["reward_sha256"] = None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return key
+from autoreward.bench.suite_report import machine_info, markdown_table, splice, write_plot
+from autoreward.errors import TrainingError
+from autoreward.evaluate import evaluate
+from autoreward.io import write_json_atomic, write_text_atomic
+from autoreward.synth import executor
+from autoreward.synth.baseline import run_baseline
+from autoreward.synth.executor import EVAL_SEED, LocalExecutor
+from autoreward.synth.loop import iterate
+from autoreward.synth.store import IterateConfig
+from autoreward.train.config import CalmConfig, OniConfig, TrainConfig, WorkerConfig
+from autoreward.train.ppo import configure_torch, train
 
 
 def _budget(key: dict[str, Any]) -> dict[str, Any]:
@@ -166,18 +71,11 @@ def run_seed(task: str, variant: str, seed: int, steps: int, eval_episodes: int,
     """Train and evaluate one seed of a sparse/expert/calm/oni cell; returns its figures, raises on failure."""
     start = time.perf_counter()
     if variant == "sparse":
-        from autoreward.synth.baseline import run_baseline
-
         figures = run_baseline(task, steps, seed, envs, eval_episodes, device, str(Path(out) / "loop" / "baselines"))
         return {"seed": seed, "success_rate": figures["success_rate"], "mean_return": figures["mean_return"],
                 "steps": figures["steps"], "seconds": figures["train_seconds"],
                 "wall_seconds": round(time.perf_counter() - start, 1), "cached": bool(figures.get("cached")),
                 "dir": figures.get("dir")}
-    from autoreward.evaluate import evaluate
-    from autoreward.synth import executor
-    from autoreward.train.config import CalmConfig, OniConfig, TrainConfig, WorkerConfig
-    from autoreward.train.ppo import configure_torch, train
-
     extra: dict[str, Any] = {"expert": {"reward": reward}, "calm": {"calm": CalmConfig(enabled=True)},
                              "oni": {"oni": OniConfig(intrinsic="oni:retrieval")}}[variant]
     folder = Path(out) / "runs" / task / variant / f"seed{seed}"
@@ -308,8 +206,6 @@ class _Suite:
                 else:
                     record(cell, seed, figures, None)
             return
-        from autoreward.synth.executor import LocalExecutor
-
         pool = LocalExecutor(min(jobs, len(todo)))  # spawned processes that die with the suite
         finished = False
         try:
@@ -408,14 +304,10 @@ def run_suite(config: SuiteConfig, on_event: Events | None = None) -> dict[str, 
 
 # ----- the loop ----------------------------------------------------------------------------------------------------
 def _iterate(config: Any = None, **kwargs: Any) -> Any:
-    from autoreward.synth.loop import iterate
-
     return iterate(config, **kwargs)
 
 
 def _loop_config(task: str, config: SuiteConfig, out: str) -> Any:
-    from autoreward.synth.store import IterateConfig
-
     try:
         return IterateConfig(task=task, llm="offline", rounds=config.rounds, candidates=config.candidates,
                              steps=config.steps, seed=config.search_seed, eval_episodes=config.eval_episodes,
@@ -458,128 +350,6 @@ def _figures(cell: dict[str, Any]) -> None:
     cell["mean_return"] = round(statistics.fmean(returns), 6) if returns else None
 
 
-def cell_text(cell: dict[str, Any] | None, sparse: dict[str, Any] | None = None) -> str:
-    """A table cell: "mean% ± std" (std over seeds, in points); the loop's adds its gain over sparse."""
-    if cell is None:
-        return "…"
-    status = cell["status"]
-    if status in ("n/a", "failed"):
-        return status
-    if status == "running":
-        return f"running ({len(cell['per_seed'])}/{len(cell['seeds'])} seeds)"
-    text = f"{cell['mean_success']:.0%} ± {100 * cell['std_success']:.0f}"
-    if cell["variant"] == "loop":
-        if sparse is not None and sparse.get("status") == "done":
-            gain = cell["mean_success"] - sparse["mean_success"]
-        else:
-            gain = cell.get("gain")
-        if gain is not None:
-            text += f" ({100 * gain:+.0f} vs sparse)"
-        if cell.get("answer") == "baseline":
-            text += " †"
-    return text
-
-
-def markdown_table(config: SuiteConfig, cells: list[dict[str, Any]], machine: dict[str, Any]) -> str:
-    by = {(c["task"], c["variant"]): c for c in cells}
-    seeds = ", ".join(map(str, config.seeds))
-    commit = (machine["git_commit"] or "?") + (" (with local changes)" if machine["git_dirty"] else "")
-    lines = [f"Evaluated success, mean ± std over seeds {seeds} ({config.steps:,} training steps per run, "
-             f"{config.eval_episodes} evaluation episodes seeded apart from training, seed {EVAL_SEED}); measured "
-             f"{machine['date']} at commit {commit} "
-             f"on {machine['cpu_count']} CPUs{', ' + machine['gpu'] if machine['gpu'] else ''}, torch "
-             f"{machine['torch']}.", "",
-             "| task | " + " | ".join(config.variants) + " |",
-             "|---|" + "---|" * len(config.variants)]
-    for task in config.tasks:
-        row = [cell_text(by.get((task, v)), by.get((task, "sparse"))) for v in config.variants]
-        lines.append(f"| {task} | " + " | ".join(row) + " |")
-    lines += ["", f"sparse: the task reward alone; loop: `autoreward iterate --llm offline` ({config.rounds} rounds × "
-              f"{config.candidates} candidates, searched on seed {config.search_seed}, its answer retrained on the "
-              "seeds above; gain in points over sparse; † the loop answered the task reward alone); expert: the "
-              "hand-written example reward (n/a: none for the task); calm: + CALM subgoal bonus (offline judge); "
-              "oni: + ONI intrinsic reward (`oni:retrieval`, offline labeller)."]
-    failed = [c for c in cells if c["status"] == "failed"]
-    for c in failed:
-        lines.append(f"- {c['task']} {c['variant']} failed: {(c.get('error') or '?').splitlines()[0][:200]}")
-    return "\n".join(lines) + "\n"
-
-
-def write_plot(config: SuiteConfig, cells: list[dict[str, Any]], path: Path) -> None:
-    """Grouped bars: evaluated success per task (groups) and variant (bars), mean with std error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by = {(c["task"], c["variant"]): c for c in cells}
-    tasks, variants = config.tasks, config.variants
-    width = 0.8 / len(variants)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(tasks) + 2), 4.5))
-    try:
-        for i, variant in enumerate(variants):
-            xs, means, stds = [], [], []
-            for j, task in enumerate(tasks):
-                cell = by.get((task, variant))
-                x = j - 0.4 + width * (i + 0.5)
-                if cell is not None and cell["status"] == "done":
-                    xs.append(x)
-                    means.append(100 * cell["mean_success"])
-                    stds.append(100 * cell["std_success"])
-                elif cell is not None and cell["status"] in ("n/a", "failed"):
-                    ax.text(x, 1, cell["status"], rotation=90, ha="center", va="bottom", fontsize=6, color="grey")
-            ax.bar(xs, means, width, yerr=stds, capsize=2, label=variant, color=f"C{i}")
-        ax.set_xticks(range(len(tasks)))
-        ax.set_xticklabels([t.removeprefix("MiniHack-").removesuffix("-v0") for t in tasks], rotation=30,
-                           ha="right", fontsize=8)
-        ax.set_ylim(0, 105)
-        ax.set_ylabel("evaluated success (%)")
-        ax.set_title(f"{config.steps:,} steps, seeds {', '.join(map(str, config.seeds))}, "
-                     f"{config.eval_episodes} eval episodes", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-
-
-def splice(path: Path, table: str) -> None:
-    """Put `table` between the suite markers of `path` (adding the section at its end when they are missing)."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    block = f"{MARK_START}\n{table.rstrip()}\n{MARK_END}"
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END):]
-    else:
-        intro = "" if SECTION in text else (
-            f"\n{SECTION}\n\n```bash\n.venv/bin/autoreward bench suite   # resumable: rerun it to go on\n```\n\n"
-            "Each (task, variant) cell trains PPO on every seed and evaluates the policy by the task's own success "
-            "(`runs/suite/cells/` holds the per-seed figures; `docs/benchmarks/suite.json` and `suite.png` the "
-            "whole suite).\n")
-        text = text.rstrip("\n") + "\n" + intro + "\n" + block + "\n"
-    write_text_atomic(path, text)
-
-
-def machine_info() -> dict[str, Any]:
-    import torch
-
-    root = Path(__file__).resolve().parent.parent
-    commit, dirty = _git(root, "rev-parse", "--short", "HEAD"), _git(root, "status", "--porcelain")
-    return {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "torch": torch.__version__,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "date": datetime.now(UTC).strftime("%Y-%m-%d"), "git_commit": commit, "git_dirty": bool(dirty)}
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -588,88 +358,7 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _unique(items: list[Any]) -> list[Any]:
-    return list(dict.fromkeys(items))
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-# ----- display (the CLI's) -----------------------------------------------------------------------------------------
-class SuiteReporter:
-    """Turns the suite's events into rich lines: one per finished seed, cell and loop candidate."""
-
-    def __init__(self, console: Any) -> None:
-        self.console = console
-        self.running: dict[tuple[str, str, Any], None] = {}  # what trains now, in the status line
-        self.status: Any = None
-
-    def __enter__(self) -> SuiteReporter:
-        self.status = self.console.status("starting...")
-        self.status.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.status is not None:
-            self.status.stop()
-
-    def _update(self) -> None:
-        if self.status is not None:
-            shown = ", ".join(f"{t.removeprefix('MiniHack-')} {v} seed {s}" for t, v, s in self.running)
-            self.status.update(f"training: {shown}" if shown else "writing...")
-
-    def __call__(self, event: str, data: dict[str, Any]) -> None:
-        from rich.markup import escape
-
-        if event == "seed_start":
-            self.running[(data["task"], data["variant"], data["seed"])] = None
-        elif event in ("seed", "seed_failed"):
-            self.running.pop((data["task"], data["variant"], data.get("seed")), None)
-        elif event == "cell":
-            cell = data["cell"]
-            for key in [k for k in self.running if k[:2] == (cell["task"], cell["variant"])]:
-                del self.running[key]
-        self._update()
-        print_ = self.console.print
-        if event == "seed":
-            seconds = data.get("wall_seconds") if data.get("wall_seconds") is not None else data.get("seconds")
-            took = "" if seconds is None else f", {seconds:.0f} s" + (" (cached)" if data.get("cached") else "")
-            print_(f"{data['task']}  {data['variant']}  seed {data['seed']}: success "
-                   f"[bold]{data['success_rate']:.0%}[/bold] (return {data['mean_return']:.3f}{took})")
-        elif event == "seed_failed":
-            seed = "" if data.get("seed") is None else f" seed {data['seed']}"
-            print_(f"[red]{data['task']}  {data['variant']}{seed} failed:[/red] {escape(data['error'][:500])}")
-        elif event == "cell":
-            cell = data["cell"]
-            if data.get("kept"):
-                print_(f"[dim]{cell['task']}  {cell['variant']}: {cell_text(cell)} (kept from an earlier run)[/dim]")
-            elif cell["status"] == "done":
-                print_(f"{cell['task']}  {cell['variant']}: [bold]{cell_text(cell)}[/bold]")
-        elif event == "loop":
-            info = data["data"]
-            if data["event"] == "run":
-                print_(f"{data['task']}  loop: {'resuming' if info.get('resumed') else 'run'} {info['dir']}")
-            elif data["event"] == "candidate" and info.get("stage") in ("evaluated", "rejected", "failed"):
-                record = info.get("record") or {}
-                rate = record.get("success_rate")
-                print_(f"[dim]{data['task']}  loop: candidate {info['round']}/{info['candidate']} {info['stage']}"
-                       f"{'' if rate is None else f', success {rate:.0%}'}[/dim]")
-
-    def summary(self, report: dict[str, Any], config: SuiteConfig) -> None:
-        from rich.table import Table
-
-        by = {(c["task"], c["variant"]): c for c in report["cells"]}
-        table = Table(title=f"Task suite: success over seeds {', '.join(map(str, config.seeds))}, "
-                            f"{config.steps:,} steps")
-        table.add_column("task")
-        for variant in config.variants:
-            table.add_column(variant, justify="right")
-        for task in config.tasks:
-            table.add_row(task, *[cell_text(by.get((task, v)), by.get((task, "sparse"))) for v in config.variants])
-        self.console.print(table)
-        outputs = report["outputs"]
-        written = [p for p in (outputs["json"], outputs["markdown"], outputs["plot"], outputs["benchmarks_md"]) if p]
-        self.console.print("written: " + ", ".join(written))
-        if outputs.get("plot_error"):
-            self.console.print(f"[yellow]{outputs['plot_error']}[/yellow]")

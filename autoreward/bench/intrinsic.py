@@ -17,6 +17,8 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
+from autoreward.annotate import lexicon
+from autoreward.env.card import card_for
 from autoreward.env.info import MESSAGE, TASK_REWARD
 from autoreward.intrinsic.labels import DictLabelSource, Item
 from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, MessageInfo, make_model
@@ -37,8 +39,6 @@ class MessageStream:
 
 def record_stream(task: str, n_envs: int = 8, steps: int = 4096, seed: int = 0) -> MessageStream:
     """Random play of `task` in `n_envs` envs for `steps` vectorised steps: the messages they showed."""
-    from autoreward.env.card import card_for
-
     envs = [MessageInfo(card_for(task).make(task, seed=seed + k)) for k in range(n_envs)]
     rng = np.random.default_rng(seed)
     for env in envs:
@@ -102,8 +102,6 @@ class _TimedLexicon:
         self.seconds = 0.0
 
     def __call__(self, item: Item) -> Any:
-        from autoreward.annotate import lexicon
-
         start = time.perf_counter()
         label = lexicon.helpful(item) if isinstance(item, str) else lexicon.prefer(*item)
         self.seconds += time.perf_counter() - start
