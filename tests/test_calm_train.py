@@ -194,8 +194,7 @@ def test_calm_adds_to_a_reward_file(tmp_path):
         assert set(record["components"]) == {"approach", "milestone", "task", "calm"}
 
 def test_transition_info_reports_the_key_every_step_and_the_text_once():
-    from autoreward.calm.reward import TransitionInfo
-    from autoreward.calm.transition import build, key
+    from autoreward.calm.transition import TransitionInfo, build, key
     from autoreward.env.card import card_for
     from autoreward.env.state import State
 

@@ -12,17 +12,11 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from autoreward.env.card import card_for
-from autoreward.intrinsic import (
-    ClassificationModel,
-    DictLabelSource,
-    IntrinsicConfig,
-    IntrinsicReward,
-    MessageInfo,
-    RankingModel,
-    RetrievalModel,
-    make_model,
-)
 from autoreward.intrinsic.features import HashedNgrams
+from autoreward.intrinsic.labels import DictLabelSource
+from autoreward.intrinsic.messages import MessageInfo
+from autoreward.intrinsic.models import ClassificationModel, RankingModel, RetrievalModel
+from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, make_model
 from autoreward.train.metrics import RolloutMetrics
 from autoreward.train.observation import PolicyObservation
 

@@ -21,7 +21,8 @@ from autoreward.annotate import lexicon
 from autoreward.env.card import card_for
 from autoreward.env.info import MESSAGE, TASK_REWARD
 from autoreward.intrinsic.labels import DictLabelSource, Item
-from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, MessageInfo, make_model
+from autoreward.intrinsic.messages import MessageInfo
+from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, make_model
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 from autoreward.env.card import card_for
 from autoreward.errors import UsageError
 from autoreward.paths import data_dir
-from autoreward.train.worker import DEFAULT_ENVS
+from autoreward.train.config import DEFAULT_ENVS
 
 VARIANTS = ("sparse", "loop", "expert", "calm", "oni")
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,10 +26,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from autoreward.calm.subgoals import Subgoal
-from autoreward.calm.transition import build, key, render, typed_key, without_map
-from autoreward.env.card import action_names
+from autoreward.calm.transition import without_map
 from autoreward.env.info import CALM_KEY, CALM_TEXT
-from autoreward.env.state import State
 from autoreward.intrinsic.labels import CALM, LabelSource
 from autoreward.intrinsic.models import TextNetConfig, TextScorer
 from autoreward.intrinsic.reward import add_component
@@ -46,37 +43,6 @@ def subgoal_field(subgoals: Sequence[Subgoal]) -> str:
     """The subgoals as a calm item's third field: 'name: description' joined by ';' (the server's judge sees
     the descriptions; `annotate.calm_task.parse_subgoal_field` reads it back)."""
     return ";".join(f"{s.name}: {s.description.replace(';', ',')}" for s in subgoals)
-
-
-class TransitionInfo(gym.Wrapper):
-    """Puts each step's canonical transition key in `info[CALM_KEY]`, and its rendered text in
-    `info[CALM_TEXT]` the first time this env sees that key. Wraps the NLE observation dict (before
-    `PolicyObservation`)."""
-
-    def __init__(self, env: gym.Env, subgoals: Sequence[Subgoal]) -> None:
-        super().__init__(env)
-        self.subgoals = list(subgoals)
-        self._names = action_names(env)
-        self._typed = [typed_key(int(code)) for code in env.unwrapped.actions]
-        self._prev: State | None = None
-        self._seen: set[str] = set()  # keys whose text this env has already sent
-
-    def reset(self, **kwargs: Any):  # type: ignore[override]
-        obs, info = self.env.reset(**kwargs)
-        self._prev = State.copy_from(obs)
-        return obs, info
-
-    def step(self, action):  # type: ignore[override]
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        state = State.copy_from(obs, done=bool(terminated or truncated))
-        if self._prev is not None:
-            name, typed = self._names[int(action)], self._typed[int(action)]
-            info[CALM_KEY] = step_key = key(build(self._prev, name, typed, state, detail=False), self.subgoals)
-            if step_key not in self._seen:
-                self._seen.add(step_key)
-                info[CALM_TEXT] = render(build(self._prev, name, typed, state))
-        self._prev = state
-        return obs, reward, terminated, truncated, info
 
 
 class SubgoalModel:

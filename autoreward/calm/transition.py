@@ -12,7 +12,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
+import gymnasium as gym
+
+from autoreward.calm.subgoals import Subgoal
+from autoreward.env.card import action_names
+from autoreward.env.info import CALM_KEY, CALM_TEXT
 from autoreward.env.render import direction, local_map, visible_objects
 from autoreward.env.state import State
 from autoreward.env.vocabulary import MOVES, NEIGHBOURS, hunger_name
@@ -182,3 +188,34 @@ def _coarse(change: str) -> str:
     if match is None:
         return change
     return "HP down" if int(match.group(2)) < int(match.group(1)) else "HP up"
+
+
+class TransitionInfo(gym.Wrapper):
+    """Puts each step's canonical transition key in `info[CALM_KEY]`, and its rendered text in
+    `info[CALM_TEXT]` the first time this env sees that key. Wraps the NLE observation dict (before
+    `PolicyObservation`)."""
+
+    def __init__(self, env: gym.Env, subgoals: Sequence[Subgoal]) -> None:
+        super().__init__(env)
+        self.subgoals = list(subgoals)
+        self._names = action_names(env)
+        self._typed = [typed_key(int(code)) for code in env.unwrapped.actions]
+        self._prev: State | None = None
+        self._seen: set[str] = set()  # keys whose text this env has already sent
+
+    def reset(self, **kwargs: Any):  # type: ignore[override]
+        obs, info = self.env.reset(**kwargs)
+        self._prev = State.copy_from(obs)
+        return obs, info
+
+    def step(self, action):  # type: ignore[override]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        state = State.copy_from(obs, done=bool(terminated or truncated))
+        if self._prev is not None:
+            name, typed = self._names[int(action)], self._typed[int(action)]
+            info[CALM_KEY] = step_key = key(build(self._prev, name, typed, state, detail=False), self.subgoals)
+            if step_key not in self._seen:
+                self._seen.add(step_key)
+                info[CALM_TEXT] = render(build(self._prev, name, typed, state))
+        self._prev = state
+        return obs, reward, terminated, truncated, info

@@ -18,13 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from autoreward.env.info import MESSAGE, REWARD_COMPONENTS, REWARD_TOTAL, TASK_COMPONENT, TASK_REWARD
-from autoreward.env.state import decode_text
 from autoreward.intrinsic.labels import LabelSource
 from autoreward.intrinsic.models import (
     ClassificationModel,
@@ -100,26 +98,6 @@ def add_component(info: dict[str, Any], reward: float, name: str, value: float, 
     components[name] = components.get(name, 0.0) + value
     info[REWARD_COMPONENTS] = components
     info[REWARD_TOTAL] = total + value
-
-
-class MessageInfo(gym.Wrapper):
-    """Puts the observation's message line into `info[MESSAGE]` after every reset and step."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        space = env.observation_space
-        if not isinstance(space, gym.spaces.Dict) or "message" not in space.spaces:
-            raise ValueError("MessageInfo needs an env whose observations have a 'message' key (NLE/MiniHack)")
-
-    def reset(self, **kwargs: Any):  # type: ignore[override]
-        obs, info = self.env.reset(**kwargs)
-        info[MESSAGE] = decode_text(obs["message"].tobytes())
-        return obs, info
-
-    def step(self, action):  # type: ignore[override]
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        info[MESSAGE] = decode_text(obs["message"].tobytes())
-        return obs, reward, terminated, truncated, info
 
 
 class IntrinsicReward(VecEnvWrapper):

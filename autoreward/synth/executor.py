@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from autoreward.reward.walls import drop_credentials
-from autoreward.train.worker import SPIN_S
+from autoreward.train.config import SPIN_S
 
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (as `autoreward eval`)
 

@@ -22,7 +22,7 @@ from typing import Any
 from autoreward.errors import UsageError
 from autoreward.io import read_jsonl, write_json_atomic, write_text_atomic
 from autoreward.paths import task_slug
-from autoreward.train.worker import DEFAULT_ENVS
+from autoreward.train.config import DEFAULT_ENVS
 
 #: Candidate statuses. A candidate in a final status is never redone on resume.
 FINAL = ("rejected", "failed", "evaluated")

@@ -21,12 +21,15 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from autoreward.annotate.client import AnnotationClient
+from autoreward.calm.reward import CalmReward
+from autoreward.calm.subgoals import Subgoal
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.train.calm_setup import attach_calm
 from autoreward.train.config import TrainConfig
@@ -34,11 +37,6 @@ from autoreward.train.envs import make_env
 from autoreward.train.features import NetHackExtractor
 from autoreward.train.oni import annotation_server, attach_intrinsic, task_coef
 from autoreward.train.vec import WorkerError, WorkerVecEnv
-
-if TYPE_CHECKING:
-    from autoreward.annotate.client import AnnotationClient
-    from autoreward.calm.reward import CalmReward
-    from autoreward.calm.subgoals import Subgoal
 
 NO_WORKERS = "no reward code: envs in the trainer process"  # the isolation record of envs in the trainer
 
@@ -68,7 +66,6 @@ def env_workers(config: TrainConfig) -> int:
 
 class Watchdog:
     """Kills the env workers when a rollout step makes no progress for `timeout` seconds (a hung reward)."""
-
     def __init__(self, venv: VecEnv, timeout: float) -> None:
         self.venv, self.timeout = venv, timeout
         self.last_progress = time.monotonic()
@@ -93,7 +90,6 @@ class Watchdog:
 @dataclass
 class TrainingEnvs:
     """The env to train on (`venv`, the outermost wrapper) and what came with it; `close()` stops all of it."""
-
     venv: VecEnv
     isolation: list[str]  # the walls around reward code that held (worker 0's)
     stack: ExitStack = field(default_factory=ExitStack)  # envs, annotation server and clients, in start order

@@ -8,26 +8,21 @@ or with `--llm MODEL` the LLM's (cached). Judgements come from the same annotati
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
 
 from stable_baselines3.common.vec_env import VecEnv
 
-from autoreward.calm.subgoals import Subgoal
+from autoreward.annotate.client import AnnotationClient
+from autoreward.calm.reward import COEF_SHARE, CalmReward
+from autoreward.calm.subgoals import Subgoal, decompose, default_cache_path, parse_subgoals
+from autoreward.llm.client import make_llm
 from autoreward.train.config import TrainConfig
 from autoreward.train.oni import Server, task_coef
-
-if TYPE_CHECKING:
-    from autoreward.annotate.client import AnnotationClient
-    from autoreward.calm.reward import CalmReward
 
 
 def resolve_subgoals(config: TrainConfig) -> list[Subgoal]:
     """`config.calm.subgoals` parsed, else the task's decomposition (offline, or by `config.annotator.llm`)."""
-    from autoreward.calm.subgoals import decompose, default_cache_path, parse_subgoals
-
     if config.calm.subgoals:
         return parse_subgoals(config.calm.subgoals)
-    from autoreward.llm.client import make_llm
 
     llm = make_llm(config.annotator.llm, api_base=config.annotator.api_base)
     return decompose(config.task, llm=llm, cache_path=default_cache_path() if llm is not None else None)
@@ -36,8 +31,6 @@ def resolve_subgoals(config: TrainConfig) -> list[Subgoal]:
 def calm_coef(config: TrainConfig) -> float:
     """The bonus per subgoal: `config.calm.coef`, else COEF_SHARE of the task reward's weight (of 1 when that
     weight is 0)."""
-    from autoreward.calm.reward import COEF_SHARE
-
     return config.calm.coef if config.calm.coef is not None else COEF_SHARE * (task_coef(config) or 1.0)
 
 
@@ -48,9 +41,6 @@ def attach_calm(venv: VecEnv, config: TrainConfig, subgoals: list[Subgoal], serv
     Returns the `CalmReward` wrapper (the env to train on; its stats) and the client (its stats); the client
     closes with `stack`.
     """
-    from autoreward.annotate.client import AnnotationClient
-    from autoreward.calm.reward import CalmReward
-
     url, token = server
     client = AnnotationClient(url, "calm", token=token, seed=config.seed).start()
     stack.callback(client.close)

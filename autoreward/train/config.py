@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from autoreward.errors import UsageError
-from autoreward.train.worker import DEFAULT_ENVS, REWARD_MEMORY_MB, SPIN_S
+
+SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before it sleeps
+DEFAULT_ENVS = 8  # envs per training: several per worker share the hand-off cost (docs/benchmarks.md)
+REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory
 
 
 @dataclass

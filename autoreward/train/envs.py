@@ -11,8 +11,10 @@ from typing import Any
 
 import gymnasium as gym
 
+from autoreward.calm.transition import TransitionInfo
 from autoreward.env.card import card_for
 from autoreward.env.info import TASK_REWARD
+from autoreward.intrinsic.messages import MessageInfo
 from autoreward.reward.loader import load_reward
 from autoreward.train.observation import PolicyObservation
 from autoreward.train.shaping import ShapedReward
@@ -29,12 +31,8 @@ def make_env(task: str, seed: int, reward_source: str | None, task_coef: float =
     else:
         env = TaskRewardInfo(env, task_coef)
     if message_info:
-        from autoreward.intrinsic.reward import MessageInfo
-
         env = MessageInfo(env)
     if subgoals is not None:
-        from autoreward.calm.reward import TransitionInfo
-
         env = TransitionInfo(env, subgoals)
     return PolicyObservation(env, crop=crop)
 

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import types
+import warnings
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -23,10 +24,12 @@ from typing import Any
 
 from autoreward.reward.walls import die_with_parent
 
-
-def _minihack_paths() -> tuple[str, str, str, str]:
+with warnings.catch_warnings():  # minihack imports the deprecated pkg_resources
+    warnings.simplefilter("ignore")
     from minihack import base
 
+
+def _minihack_paths() -> tuple[str, str, str, str]:
     return base.PATCH_SCRIPT, base.HACKDIR, base.LIB_DIR, base.PATH_DAT_DIR
 
 

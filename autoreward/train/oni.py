@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from stable_baselines3.common.vec_env import VecEnv
 
+from autoreward.annotate.client import AnnotationClient
+from autoreward.annotate.server import BackgroundServer, ServeConfig
 from autoreward.errors import UsageError
+from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, make_model
 from autoreward.train.config import AnnotatorConfig, TrainConfig
-
-if TYPE_CHECKING:
-    from autoreward.annotate.client import AnnotationClient
-    from autoreward.intrinsic.reward import IntrinsicReward
 
 MODELS = ("retrieval", "classification", "ranking")
 PREFIX = "oni:"
@@ -51,9 +49,6 @@ def attach_intrinsic(venv: VecEnv, config: TrainConfig, server: Server,
 
     Returns the wrapped env and the client (its stats go to train.json).
     """
-    from autoreward.annotate.client import AnnotationClient
-    from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, make_model
-
     assert config.oni.intrinsic is not None, "attach_intrinsic needs config.oni.intrinsic"
     settings = IntrinsicConfig(model=parse_intrinsic(config.oni.intrinsic), coef=config.oni.coef,
                                beta=config.oni.count_exponent, seed=config.seed)
@@ -74,8 +69,6 @@ def annotation_server(annotator: AnnotatorConfig, out: Path, stack: ExitStack) -
 
 def _start_server(annotator: AnnotatorConfig, out: Path, stack: ExitStack) -> str:
     """An annotation server in this process, on a free port of 127.0.0.1; stopped with `stack`."""
-    from autoreward.annotate.server import BackgroundServer, ServeConfig
-
     db = Path(annotator.labels_db) if annotator.labels_db else out / "labels.sqlite"
     server = BackgroundServer(ServeConfig(host="127.0.0.1", port=0, llm=annotator.llm, db=str(db),
                                           api_base=annotator.api_base))

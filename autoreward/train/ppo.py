@@ -23,11 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import nle
 import numpy as np
+import stable_baselines3
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
+from autoreward import __version__
 from autoreward.env.card import card_for
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.io import write_json_atomic
@@ -243,15 +246,11 @@ def record(resolved: Resolved, model: PPO, envs: TrainingEnvs, outcome: Outcome,
         annotation=envs.annotation(), isolation=envs.isolation,
     )
     write_json_atomic(out / "train.json", {"config": dataclasses.asdict(resolved.config),
-                                           "result": dataclasses.asdict(result), "versions": _versions()})
+                                           "result": dataclasses.asdict(result), "versions": versions()})
     return result
 
 
-def _versions() -> dict[str, str]:
-    import nle
-    import stable_baselines3
-
-    from autoreward import __version__
-
+def versions() -> dict[str, str]:
+    """The versions of what a result depends on (saved with it)."""
     return {"autoreward": __version__, "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
             "nle": getattr(nle, "__version__", "?"), "numpy": np.__version__}

@@ -30,7 +30,8 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from autoreward.reward.walls import clean_environment
-from autoreward.train.worker import REWARD_MEMORY_MB, SPIN_S, wait_readable
+from autoreward.train.config import REWARD_MEMORY_MB, SPIN_S
+from autoreward.train.worker import wait_readable
 
 REWARD_MEMORY_BYTES = REWARD_MEMORY_MB << 20
 MAX_MESSAGE_BYTES = 256 << 20

@@ -23,13 +23,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
+import numpy.linalg
 
+import autoreward.reward.static
+import autoreward.train.shaping  # noqa: F401 - the reward wrapper, which calls rewards
 from autoreward.reward.walls import AUDIT_WALL, apply_os_walls, die_with_parent, limit_memory
+from autoreward.train.config import SPIN_S
 from autoreward.train.levels import route_minihack_levels
-
-SPIN_S = 0.003  # how long a waiting side polls before it sleeps
-DEFAULT_ENVS = 8  # envs per training: several per worker share the hand-off cost (docs/benchmarks.md)
-REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory
 
 
 def wait_readable(conn: Connection, spin_s: float = SPIN_S) -> None:
@@ -80,7 +80,7 @@ def _answer(envs: list[Any], cmd: str, data: Any) -> Any:
         index, name, value = data
         return setattr(envs[index], name, value)
     if cmd == "is_wrapped":
-        from stable_baselines3.common.env_util import is_wrapped
+        from stable_baselines3.common.env_util import is_wrapped  # SB3 imports torch: not in workers until asked
 
         index, wrapper = data
         return is_wrapped(envs[index], wrapper)
@@ -88,12 +88,8 @@ def _answer(envs: list[Any], cmd: str, data: Any) -> Any:
 
 
 def _preload() -> None:
-    """Import what reward code or the envs would otherwise load lazily (imports are refused inside reward calls)."""
-    import numpy.linalg  # noqa: F401
-
-    import autoreward.reward.static
-    import autoreward.train.shaping  # noqa: F401 - load_reward runs the static rules; the wrapper calls rewards
-
+    """Run once what numpy sets up lazily (imports are refused inside reward calls; what reward loading and the
+    reward wrapper import is imported at the top of this module for the same reason)."""
     np.median(np.arange(3.0))
     np.percentile(np.arange(3.0), 50)
 
