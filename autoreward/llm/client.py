@@ -123,17 +123,9 @@ class LiteLLMClient:
         self._check_params(params)
         request = {**self.params, **params}
         key = cache_key(self.model, messages, request)
-        if self.cache is not None:
-            start = time.perf_counter()
-            try:
-                hit = self.cache.get(key)
-            except sqlite3.Error as exc:  # a broken cache costs money, not the run
-                _log.warning("LLM cache %s unreadable (%s): calling the model", self.cache.path, exc)
-                hit = None
-            if hit is not None:
-                hit.latency_s = time.perf_counter() - start
-                self._log(role, key, attempt=0, completion=hit)
-                return hit
+        hit = self._cached(role, key)
+        if hit is not None:
+            return hit
         if self.budget is not None:
             self.budget.check()
         litellm = import_litellm()
@@ -142,49 +134,64 @@ class LiteLLMClient:
             attempt += 1
             start = time.perf_counter()
             try:
-                response = litellm.completion(
-                    model=self.model,
-                    messages=messages,
-                    timeout=self.timeout_s,
-                    api_base=self.api_base,
-                    api_key=self._api_key,
-                    num_retries=0,
-                    **request,
-                )
-            except Exception as exc:
-                latency = time.perf_counter() - start
-                if not self._is_api_error(exc):
-                    error = self._redact(f"{type(exc).__name__}: {exc}")
-                    self._log(role, key, attempt=attempt, latency_s=latency, error=error)
-                    raise  # a bug on our side (bad argument, ...), not the provider's answer
-                error = self._describe(exc)
-                self._log(role, key, attempt=attempt, latency_s=latency, error=error)
-                kind = self._classify(exc, litellm)
-                if kind == "auth":
-                    hint = credential_hint(self.model, api_base=self.api_base)
-                    raise LLMAuthError(
-                        f"{self.model}: the credentials are missing or were refused ({error[:300]}). {hint} "
-                        "The key must be valid and have access to this model."
-                    ) from None
-                if kind == "fatal":
-                    raise LLMError(f"{self.model}: the request was refused, not retried: {error}") from exc
-                if attempt > self.retries:
-                    raise LLMError(
-                        f"{self.model}: giving up after {attempt} attempts (retries={self.retries}); "
-                        f"last error: {error}"
-                    ) from exc
+                response = litellm.completion(model=self.model, messages=messages, timeout=self.timeout_s,
+                                              api_base=self.api_base, api_key=self._api_key, num_retries=0,
+                                              **request)
+            except Exception as exc:  # noqa: BLE001 - _failed re-raises all but transient provider errors
+                self._failed(role, key, attempt, time.perf_counter() - start, exc, litellm)
                 time.sleep(self._delay(attempt, exc))
                 continue
             completion = self._completion(response, time.perf_counter() - start, litellm)
-            self._log(role, key, attempt=attempt, completion=completion)
-            if self.budget is not None and (self.calls_path is None or self.budget.calls_path != self.calls_path):
-                self.budget.record(completion.cost)  # else the budget reads it from the line just logged
-            if self.cache is not None:
-                try:
-                    self.cache.put(key, completion)
-                except sqlite3.Error as exc:  # the answer is paid for: return it even if it cannot be kept
-                    _log.warning("LLM cache %s not written (%s)", self.cache.path, exc)
+            self._keep(role, key, attempt, completion)
             return completion
+
+    def _cached(self, role: str, key: str) -> Completion | None:
+        """The cached answer for `key` (logged as a hit), or None; an unreadable cache counts as a miss."""
+        if self.cache is None:
+            return None
+        start = time.perf_counter()
+        try:
+            hit = self.cache.get(key)
+        except sqlite3.Error as exc:  # a broken cache costs money, not the run
+            _log.warning("LLM cache %s unreadable (%s): calling the model", self.cache.path, exc)
+            return None
+        if hit is not None:
+            hit.latency_s = time.perf_counter() - start
+            self._log(role, key, attempt=0, completion=hit)
+        return hit
+
+    def _failed(self, role: str, key: str, attempt: int, latency: float, exc: Exception, litellm: ModuleType) -> None:
+        """Log a failed attempt, then raise unless it is worth another try (a transient error, retries left)."""
+        if not self._is_api_error(exc):
+            error = self._redact(f"{type(exc).__name__}: {exc}")
+            self._log(role, key, attempt=attempt, latency_s=latency, error=error)
+            raise exc  # a bug on our side (bad argument, ...), not the provider's answer
+        error = self._describe(exc)
+        self._log(role, key, attempt=attempt, latency_s=latency, error=error)
+        kind = self._classify(exc, litellm)
+        if kind == "auth":
+            hint = credential_hint(self.model, api_base=self.api_base)
+            raise LLMAuthError(
+                f"{self.model}: the credentials are missing or were refused ({error[:300]}). {hint} "
+                "The key must be valid and have access to this model."
+            ) from None
+        if kind == "fatal":
+            raise LLMError(f"{self.model}: the request was refused, not retried: {error}") from exc
+        if attempt > self.retries:
+            raise LLMError(
+                f"{self.model}: giving up after {attempt} attempts (retries={self.retries}); last error: {error}"
+            ) from exc
+
+    def _keep(self, role: str, key: str, attempt: int, completion: Completion) -> None:
+        """Log a paid answer, count it against the budget and put it in the cache."""
+        self._log(role, key, attempt=attempt, completion=completion)
+        if self.budget is not None and (self.calls_path is None or self.budget.calls_path != self.calls_path):
+            self.budget.record(completion.cost)  # else the budget reads it from the line just logged
+        if self.cache is not None:
+            try:
+                self.cache.put(key, completion)
+            except sqlite3.Error as exc:  # the answer is paid for: return it even if it cannot be kept
+                _log.warning("LLM cache %s not written (%s)", self.cache.path, exc)
 
     @staticmethod
     def _is_api_error(exc: BaseException) -> bool:
