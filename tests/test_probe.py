@@ -27,11 +27,14 @@ KEYROOM = "MiniHack-KeyRoom-S5-v0"
 
 
 def _command_lines() -> list[str]:
-    """The command line of every process on the machine (from /proc: no dependency on ps)."""
+    """The command line of every process started by this test process, or left orphaned (from /proc: no
+    dependency on ps). Other sessions' sandboxes on a shared machine are theirs to clean up."""
     lines = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):  # the process ended meanwhile
-            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # the process ended meanwhile
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid in (os.getpid(), 1):
+                lines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
     return lines
 
 

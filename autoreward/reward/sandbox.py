@@ -108,35 +108,8 @@ def run_episodes(fn: Any, episodes: list[tuple[list[Any], list[int]]], call_time
             start = time.perf_counter()
             try:
                 result = call_with_budget(fn, prev, action, state, memory, call_timeout)
-            except RewardCallTimeout:
-                errors.append(f"episode {e} step {t}: a single call ran over {call_timeout:.2f} s "
-                              "(infinite loop or too much work per step)")
-                return _report(errors, times, totals, components, n_calls)
-            except MemoryError:
-                errors.append(f"episode {e} step {t}: the reward ran out of memory (allocates without bound)")
-                return _report(errors, times, totals, components, n_calls)
-            except RecursionError:
-                errors.append(f"episode {e} step {t}: unbounded recursion")
-                return _report(errors, times, totals, components, n_calls)
-            except (PermissionError, ImportError) as exc:
-                errors.append(f"episode {e} step {t}: the reward tried to leave its sandbox: {exc}")
-                return _report(errors, times, totals, components, n_calls)
-            except OSError as exc:
-                if exc.errno == errno.EFBIG:
-                    errors.append(f"episode {e} step {t}: the reward wrote more bytes of output than the probe allows; "
-                                  "reward code must not print or write")
-                else:
-                    errors.append(f"episode {e} step {t}: raised {type(exc).__name__}: {exc}")
-                return _report(errors, times, totals, components, n_calls)
-            except ValueError as exc:
-                if "read-only" in str(exc):
-                    errors.append(f"episode {e} step {t}: the reward tried to modify its input State "
-                                  f"({exc}); copy arrays before changing them")
-                else:
-                    errors.append(f"episode {e} step {t}: raised ValueError: {exc}")
-                return _report(errors, times, totals, components, n_calls)
-            except Exception as exc:  # noqa: BLE001 - any failure of reward code is reported to the designer
-                errors.append(f"episode {e} step {t}: raised {type(exc).__name__}: {exc}")
+            except (RewardCallTimeout, Exception) as exc:  # noqa: BLE001 - any failure is reported to the designer
+                errors.append(f"episode {e} step {t}: {_call_failure(exc, call_timeout)}")
                 return _report(errors, times, totals, components, n_calls)
             times.append(time.perf_counter() - start)
             n_calls += 1
@@ -157,6 +130,23 @@ def run_episodes(fn: Any, episodes: list[tuple[list[Any], list[int]]], call_time
     if repeat_for_determinism and not errors:
         errors += _check_determinism(fn, episodes, outputs, call_timeout)
     return _report(errors, times, totals, components, n_calls)
+
+
+def _call_failure(exc: BaseException, call_timeout: float) -> str:
+    """What a failed reward call tells the designer: the cause, and what to do about it where it is known."""
+    if isinstance(exc, RewardCallTimeout):
+        return f"a single call ran over {call_timeout:.2f} s (infinite loop or too much work per step)"
+    if isinstance(exc, MemoryError):
+        return "the reward ran out of memory (allocates without bound)"
+    if isinstance(exc, RecursionError):
+        return "unbounded recursion"
+    if isinstance(exc, PermissionError | ImportError):
+        return f"the reward tried to leave its sandbox: {exc}"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "the reward wrote more bytes of output than the probe allows; reward code must not print or write"
+    if isinstance(exc, ValueError) and "read-only" in str(exc):
+        return f"the reward tried to modify its input State ({exc}); copy arrays before changing them"
+    return f"raised {type(exc).__name__}: {exc}"
 
 
 def _check_determinism(fn: Any, episodes: list[tuple[list[Any], list[int]]],
