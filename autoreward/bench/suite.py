@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -206,7 +207,12 @@ class _Suite:
                 else:
                     record(cell, seed, figures, None)
             return
-        pool = LocalExecutor(min(jobs, len(todo)))  # spawned processes that die with the suite
+        self._run_in_pool(task, todo, args, record, min(jobs, len(todo)))
+
+    def _run_in_pool(self, task: str, todo: list[tuple[dict[str, Any], int]], args: Callable[..., tuple[Any, ...]],
+                     record: Callable[..., None], jobs: int) -> None:
+        """`run_seed` of every (cell, seed) in `todo` in `jobs` spawned processes that die with the suite."""
+        pool = LocalExecutor(jobs)
         finished = False
         try:
             running: dict[Future, tuple[dict[str, Any], int]] = {}
