@@ -154,12 +154,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from autoreward.calm.dataset import read_dataset
-    from autoreward.calm.evaluate import CallCounter, Evaluation
-    from autoreward.calm.judge import judge, offline_judge, prompt_version
-    from autoreward.calm.judgements import JudgementStore, default_path
-    from autoreward.calm.subgoals import subgoals_from_dicts
+    from autoreward.calm.evaluate import Evaluation
     from autoreward.cli import console, err_console
-    from autoreward.io import write_json_atomic
     from autoreward.llm.base import LLMError
     from autoreward.llm.client import make_llm
     from autoreward.llm.providers import require_credentials
@@ -169,82 +165,118 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not records:
         raise UsageError(f"dataset {args.dataset!r} holds no records")
     llm = make_llm(args.llm, api_base=args.llm_api_base)
-    say = err_console if args.json else console
-    counter, store, bad = None, None, [0]
-    if llm is None:
-        def judge_one(record: dict[str, Any]) -> dict[str, bool] | None:
-            return offline_judge(record["text"], subgoals_from_dicts(record["subgoals"]))
-    else:
-        counter = CallCounter(llm)
-        store = JudgementStore(args.judgements or default_path(args.dataset, args.out), llm.model, prompt_version())
-        try:
-            store.path.parent.mkdir(parents=True, exist_ok=True)
-            store.path.touch()
-        except OSError as exc:
-            raise UsageError(f"cannot keep judgements in {str(store.path)!r} ({exc}): give --judgements FILE "
-                             "(or --out) somewhere writable") from None
-
-        def judge_one(record: dict[str, Any]) -> dict[str, bool] | None:
-            before = counter.calls
-            judgement = judge(record["text"], subgoals_from_dicts(record["subgoals"]), counter,
-                              task=_goal(record["task"]))
-            bad[0] += counter.calls - before - (judgement is not None)  # answers out of schema
-            return judgement
-    evaluation = Evaluation(records, judge_one, store)
+    judging = _Judging(args, llm)
+    evaluation = Evaluation(records, judging.judge_one, judging.store)
     total = len(records)
-    if store is not None and evaluation.resumed:
-        say.print(f"resuming: {evaluation.resumed} of {total} transitions already judged by {escape(llm.model)} "
-                  f"in {escape(str(store.path))}")
-
-    def info() -> str:
-        if counter is None:
-            return ""
-        missing = sum(j is None for j, done in zip(evaluation.judgements, evaluation.judged, strict=True) if done)
-        cached = f" ({counter.cached} cached)" if counter.cached else ""
-        return f"calls {counter.calls}{cached}, failed {counter.errors + bad[0]}, no judgement {missing}"
-
+    if judging.store is not None and evaluation.resumed:
+        (err_console if args.json else console).print(
+            f"resuming: {evaluation.resumed} of {total} transitions already judged by {escape(llm.model)} in "
+            f"{escape(str(judging.store.path))}")
     stopped: BaseException | None = None
     with _progress(False, to_stderr=args.json, info=True) as progress:
-        bar = progress.add_task(f"judging ({args.llm})", total=total, completed=evaluation.done, info=info())
+        bar = progress.add_task(f"judging ({args.llm})", total=total, completed=evaluation.done,
+                                info=judging.info(evaluation))
         try:
-            evaluation.run(on_judged=lambda index, judgement: progress.update(bar, advance=1, info=info()))
+            evaluation.run(on_judged=lambda index, judgement: progress.update(bar, advance=1,
+                                                                              info=judging.info(evaluation)))
         except (KeyboardInterrupt, LLMError) as exc:
             stopped = exc
-    report: dict[str, Any] = {"dataset": args.dataset, "judge": args.llm, "prompt_version": prompt_version(),
-                              "partial": not evaluation.complete, "dataset_transitions": total,
-                              **evaluation.report().to_dict()}
-    if store is not None and counter is not None:
-        report.update(judgements_file=str(store.path), resumed=evaluation.resumed,
-                      llm_calls={"calls": counter.calls, "cached": counter.cached,
-                                 "failed": counter.errors + bad[0]})
-    if args.out and evaluation.done:
-        pending = [i for i, done in enumerate(evaluation.judged) if not done]
-        write_json_atomic(args.out, {**report, "judgements": evaluation.judgements,
-                                     **({"pending": pending} if pending else {})})
+    report = _eval_report(args, evaluation, judging)
     if args.json:
         print(json.dumps(report, indent=2))
     elif evaluation.done:
         console.print(_table(report))
     if stopped is not None:
-        why = "interrupted" if isinstance(stopped, KeyboardInterrupt) else "stopped by an LLM error"
-        left = total - evaluation.done
-        message = f"[yellow]{why}[/yellow] after judging {evaluation.done} of {total} transitions"
-        if evaluation.done:
-            message += " (the figures above are over those only" + (f"; partial report: {escape(args.out)}"
-                                                                     if args.out else "") + ")"
-        if store is not None:
-            message += (f". The judgements are kept in {escape(str(store.path))}: run the same command again to "
-                        f"judge the other {left} only.")
-        err_console.print(message)
-        if isinstance(stopped, KeyboardInterrupt):
-            return 130
-        raise stopped
+        return _stopped(stopped, args, evaluation, judging.store)
     if not args.json:
+        store = judging.store
         kept = (f"; judgements: {escape(str(store.path))}" + (f" ({evaluation.resumed} from an earlier run)"
                                                               if evaluation.resumed else "")) if store else ""
         console.print(f"{report['transitions']} transitions, no judgement for {report['no_judgement']} (counted "
                       "as all false)" + (f"; report: {escape(args.out)}" if args.out else "") + kept)
     return 0
+
+
+class _Judging:
+    """How `calm eval` judges one record: the offline rules, or the LLM with its calls counted and its
+    judgements kept on disk as they come (so a stopped evaluation resumes)."""
+
+    def __init__(self, args: argparse.Namespace, llm: Any) -> None:
+        from autoreward.calm.evaluate import CallCounter
+        from autoreward.calm.judge import prompt_version
+        from autoreward.calm.judgements import JudgementStore, default_path
+
+        self.llm, self.counter, self.store, self.bad = llm, None, None, 0
+        if llm is None:
+            return
+        self.counter = CallCounter(llm)
+        self.store = JudgementStore(args.judgements or default_path(args.dataset, args.out), llm.model,
+                                    prompt_version())
+        try:
+            self.store.path.parent.mkdir(parents=True, exist_ok=True)
+            self.store.path.touch()
+        except OSError as exc:
+            raise UsageError(f"cannot keep judgements in {str(self.store.path)!r} ({exc}): give --judgements FILE "
+                             "(or --out) somewhere writable") from None
+
+    def judge_one(self, record: dict[str, Any]) -> dict[str, bool] | None:
+        from autoreward.calm.judge import judge, offline_judge
+        from autoreward.calm.subgoals import subgoals_from_dicts
+
+        subgoals = subgoals_from_dicts(record["subgoals"])
+        if self.counter is None:
+            return offline_judge(record["text"], subgoals)
+        before = self.counter.calls
+        judgement = judge(record["text"], subgoals, self.counter, task=_goal(record["task"]))
+        self.bad += self.counter.calls - before - (judgement is not None)  # answers out of schema
+        return judgement
+
+    def info(self, evaluation: Any) -> str:
+        """The progress bar's calls / failures / missing judgements (nothing offline)."""
+        if self.counter is None:
+            return ""
+        missing = sum(j is None for j, done in zip(evaluation.judgements, evaluation.judged, strict=True) if done)
+        cached = f" ({self.counter.cached} cached)" if self.counter.cached else ""
+        return f"calls {self.counter.calls}{cached}, failed {self.counter.errors + self.bad}, no judgement {missing}"
+
+
+def _eval_report(args: argparse.Namespace, evaluation: Any, judging: _Judging) -> dict[str, Any]:
+    """The scores (and, with an LLM, its calls and judgements file); written to --out once anything is judged."""
+    from autoreward.calm.judge import prompt_version
+    from autoreward.io import write_json_atomic
+
+    report: dict[str, Any] = {"dataset": args.dataset, "judge": args.llm, "prompt_version": prompt_version(),
+                              "partial": not evaluation.complete, "dataset_transitions": len(evaluation.judged),
+                              **evaluation.report().to_dict()}
+    if judging.store is not None and judging.counter is not None:
+        counter = judging.counter
+        report.update(judgements_file=str(judging.store.path), resumed=evaluation.resumed,
+                      llm_calls={"calls": counter.calls, "cached": counter.cached,
+                                 "failed": counter.errors + judging.bad})
+    if args.out and evaluation.done:
+        pending = [i for i, done in enumerate(evaluation.judged) if not done]
+        write_json_atomic(args.out, {**report, "judgements": evaluation.judgements,
+                                     **({"pending": pending} if pending else {})})
+    return report
+
+
+def _stopped(stopped: BaseException, args: argparse.Namespace, evaluation: Any, store: Any) -> int:
+    """Say how far a stopped evaluation got and how to go on; 130 for Ctrl-C, else the LLM error again."""
+    from autoreward.cli import err_console
+
+    total = len(evaluation.judged)
+    why = "interrupted" if isinstance(stopped, KeyboardInterrupt) else "stopped by an LLM error"
+    message = f"[yellow]{why}[/yellow] after judging {evaluation.done} of {total} transitions"
+    if evaluation.done:
+        message += " (the figures above are over those only" + (f"; partial report: {escape(args.out)}"
+                                                                 if args.out else "") + ")"
+    if store is not None:
+        message += (f". The judgements are kept in {escape(str(store.path))}: run the same command again to "
+                    f"judge the other {total - evaluation.done} only.")
+    err_console.print(message)
+    if isinstance(stopped, KeyboardInterrupt):
+        return 130
+    raise stopped
 
 
 @functools.cache
