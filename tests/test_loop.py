@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from autoreward.cli import main
 from autoreward.synth.loop import _select, iterate
+from autoreward.synth.offline.designer import OfflineDesigner
 from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
 
 TASK = "MiniHack-KeyRoom-S5-v0"
@@ -160,14 +162,15 @@ def test_a_reward_identical_to_an_evaluated_one_is_not_trained_again(tmp_path, m
     import autoreward.synth.loop as loop
 
     first = {}
-    original_design = loop.design
+    original_roles = loop.roles_for
 
-    def same_design(ctx, llm):
-        made = original_design(ctx, llm) if not first else first["design"]
-        first.setdefault("design", made)
-        return made
+    class SameDesigner(OfflineDesigner):
+        def design(self, ctx):
+            made = super().design(ctx) if not first else first["design"]
+            first.setdefault("design", made)
+            return made
 
-    monkeypatch.setattr(loop, "design", same_design)
+    monkeypatch.setattr(loop, "roles_for", lambda llm: replace(original_roles(llm), designer=SameDesigner()))
     store = iterate(IterateConfig(task=TASK, rounds=2, candidates=1, out=str(tmp_path), confirm_seeds=0, **TINY))
     original, twin = store.candidates()
     assert original.status == twin.status == "evaluated"
@@ -205,7 +208,7 @@ def _entry(name: str, successes: list[float]) -> dict:
 
 
 def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
-    from autoreward.synth.loop import _answer
+    from autoreward.synth.answer import choose_answer as _answer
 
     store = _answer_store(tmp_path / "a", {"0/0": 0.9, "0/1": 0.4})
     (store.root / "best").mkdir()
