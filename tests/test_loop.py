@@ -83,6 +83,19 @@ def test_offline_run_records_every_stage(finished_run):
     assert {"designing", "checking", "reviewing", "training", "evaluated"} <= stages
 
 
+def test_check_gives_the_verdict_the_loop_recorded(finished_run, capsys):
+    """One critic entry: `autoreward check --llm offline` on candidate 0/0 (seed 0) decides as the loop did."""
+    folder = finished_run.candidate_dir(0, 0)
+    recorded = json.loads((folder / "verdict.json").read_text())
+    assert main(["check", str(folder / "reward.py"), "--task", TASK, "--transitions", str(TINY["probe_transitions"]),
+                 "--seed", "0", "--llm", "offline", "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    for key in ("accepted", "stage", "errors", "warnings", "info"):
+        assert checked[key] == recorded[key], key
+    assert checked["stage"] == "review"
+    assert checked["probe_stats"]["components"] == recorded["probe_stats"]["components"]
+
+
 def test_selection_is_by_task_success_then_return_never_reward():
     a = CandidateRecord(0, 0, status="evaluated", success_rate=0.5, mean_return=0.1, steps=100)
     b = CandidateRecord(0, 1, status="evaluated", success_rate=0.5, mean_return=0.4, steps=100)
