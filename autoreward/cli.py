@@ -50,11 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     envs.add_argument("task", nargs="?", help="task id (with `show`)")
     envs.set_defaults(handler=_cmd_envs)
 
-    check = sub.add_parser("check", help="check a reward file: static rules, then a sandboxed probe")
+    check = sub.add_parser("check", help="check a reward file: static rules, a sandboxed probe (and a review)")
     check.add_argument("reward", help="path of the reward file")
     check.add_argument("--task", required=True, help="task id, e.g. MiniHack-KeyRoom-S5-v0")
     check.add_argument("--transitions", type=_positive, default=256, help="probe transitions (default 256)")
     check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--llm", help="also run stage 3, the review: `offline` for the rules (scripted play), or a "
+                                     "litellm model for the rules and the model's checklist (default: stages 1-2)")
+    check.add_argument("--llm-api-base", help="base URL of an OpenAI-compatible server (or AUTOREWARD_LLM_API_BASE)")
+    check.add_argument("--description", help="the task in words for the review (default: the env card's goal)")
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.set_defaults(handler=_cmd_check)
 
@@ -168,13 +172,23 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 # ----- check ------------------------------------------------------------------------------------------
 def _cmd_check(args: argparse.Namespace) -> int:
+    # Imported here: the critic pulls in the environments, which `autoreward --help` does not need.
     from autoreward.env.card import card_for
-    from autoreward.reward.critic import check
+    from autoreward.llm.client import make_llm
+    from autoreward.llm.providers import require_credentials
+    from autoreward.reward.critic import critique
+    from autoreward.synth.roles import reviewer_for
 
     path = _existing_file(args.reward, "reward file")
     card_for(args.task)
-    with console.status("checking (static rules, then the sandboxed probe)...") if not args.json else nullcontext():
-        verdict = check(path.read_text(encoding="utf-8"), args.task, transitions=args.transitions, seed=args.seed)
+    reviewer = None
+    if args.llm is not None:
+        require_credentials(args.llm, args.llm_api_base)
+        reviewer = reviewer_for(make_llm(args.llm, api_base=args.llm_api_base))
+    stages = "static rules, then the sandboxed probe" + (", then the review" if reviewer is not None else "")
+    with console.status(f"checking ({stages})...") if not args.json else nullcontext():
+        verdict = critique(path.read_text(encoding="utf-8"), args.task, reviewer=reviewer, task_text=args.description,
+                           transitions=args.transitions, seed=args.seed).verdict
     if args.json:
         print(json.dumps(verdict.to_dict(), indent=2))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,22 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from autoreward.errors import UsageError
+from autoreward.llm.providers import require_credentials
+from autoreward.paths import latest_run
+from autoreward.synth.inspect import candidate_detail, diff_candidates, run_overview
+from autoreward.synth.loop import RunStopped, iterate
+from autoreward.synth.records import (
+    BaselineEvent,
+    CandidateEvent,
+    ConfirmedEvent,
+    ConfirmEvent,
+    RoundDoneEvent,
+    RoundEvent,
+    RunEvent,
+    RunSummary,
+    TrainingEvent,
+)
+from autoreward.synth.store import IterateConfig, RunStore
 from autoreward.synth.structure import describe_changes
 
 
@@ -59,9 +76,7 @@ def add_commands(sub: Any, positive: Any) -> None:
 
 
 def cmd_iterate(args: argparse.Namespace) -> int:
-    from autoreward.cli import console, err_console
-    from autoreward.synth.loop import RunStopped, iterate
-    from autoreward.synth.store import IterateConfig
+    from autoreward.cli import console, err_console  # the CLI's consoles (cli imports this module)
 
     if args.resume and args.task:
         raise UsageError("give a TASK for a new run or --resume RUN_DIR, not both")
@@ -79,92 +94,106 @@ def cmd_iterate(args: argparse.Namespace) -> int:
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as progress:
-        bars: dict[Any, Any] = {}
-        state: dict[str, Any] = {"best": None, "answer": None}
-
-        def on_event(event: str, data: dict[str, Any]) -> None:
-            if event == "run":
-                verb = "resuming" if data["resumed"] else "run"
-                cfg = data["config"]
-                progress.console.print(
-                    f"{verb} [bold]{escape(data['dir'])}[/bold]: {cfg['task']}, designer {cfg['llm']}, "
-                    f"{cfg['rounds']} rounds x {cfg['candidates']} candidates x {cfg['steps']:,} steps")
-            elif event == "round":
-                progress.console.print(f"[bold]round {data['round'] + 1}/{data['rounds']}[/bold]")
-            elif event == "candidate":
-                key = (data["round"], data["candidate"])
-                if key not in bars:
-                    bars[key] = progress.add_task(f"  candidate {key[0]}/{key[1]}", total=None, info="")
-                info = data["stage"]
-                record = data.get("record")
-                if record and record.get("status") == "evaluated":
-                    info = f"success {record['success_rate']:.0%}, return {record['mean_return']:.2f}"
-                    if record.get("duplicate_of"):
-                        info += f" (same code as {record['duplicate_of']}: results reused)"
-                    progress.update(bars[key], total=1, completed=1)
-                elif record and record.get("reason"):
-                    info = f"{record['status']}: {record['reason'][:90]}"
-                    progress.update(bars[key], total=1, completed=1)
-                elif data["stage"] == "training":
-                    progress.update(bars[key], total=data["steps"], completed=0)
-                progress.update(bars[key], info=escape(info))
-            elif event == "training":
-                key = (data["round"], data["candidate"])
-                rate = data.get("success_rate")
-                info = f"training {data['done']:,}/{data['steps']:,}" + (
-                    f", {data['sps']:.0f} steps/s" if data.get("sps") else "") + (
-                    f", success {rate:.0%}" if rate is not None else "")
-                progress.update(bars[key], total=data["steps"], completed=data["done"], info=info)
-            elif event == "baseline":
-                if "baseline" not in bars:
-                    bars["baseline"] = progress.add_task("  task reward alone", total=None, info="training")
-                if data.get("success_rate") is not None:
-                    reused = " (reused)" if data.get("cached") else ""
-                    progress.update(bars["baseline"], total=1, completed=1,
-                                    info=f"success {data['success_rate']:.0%}, return {data['mean_return']:.2f}"
-                                         f"{reused}")
-            elif event == "round_done" and data["best"]:
-                best = data["best"]
-                state["best"] = best
-                gain = "" if best.get("gain") is None else f" ({100 * best['gain']:+.0f} points over the task reward " \
-                                                           "alone)"
-                progress.console.print(f"  best so far: candidate {best['round']}/{best['candidate']}, evaluated "
-                                       f"success {best['success_rate']:.0%}{gain}")
-            elif event == "confirm":
-                progress.console.print(f"[bold]confirming[/bold] {', '.join(data['entries'])} on seeds "
-                                       f"{', '.join(map(str, data['seeds']))}")
-                bars["confirm"] = progress.add_task("  confirmation", total=data["total"], completed=data["done"],
-                                                    info="")
-            elif event == "confirmed":
-                info = f"{data['name']} seed {data['seed']}: success {data['success_rate']:.0%}" + (
-                    f" ({escape(data['error'][:60])})" if data.get("error") else "")
-                progress.update(bars["confirm"], completed=data["done"], info=info)
-            elif event == "answer":
-                state["answer"] = data
-
+        shown = _RunProgress(progress)
         try:
-            store = iterate(config, resume=args.resume, on_event=on_event,
+            store = iterate(config, resume=args.resume, on_event=shown.on_event,
                             budget={"max_llm_calls": args.max_llm_calls, "max_llm_cost": args.max_llm_cost})
         except RunStopped as exc:
             err_console.print(f"[yellow]run stopped:[/yellow] {escape(str(exc))}")
             return 1
     console.print(f"run: {store.root}")
-    answer = state["answer"]
-    if state["best"] is None:
+    if shown.best is None:
         console.print("[red]no candidate was trained and evaluated[/red]; see `autoreward inspect` for reasons")
-    if answer is None:
+    if shown.answer is None:
         return 1
-    print_answer(answer)
-    return 0 if state["best"] is not None else 1  # the baseline alone is an answer, but the loop found nothing
+    print_answer(shown.answer)
+    return 0 if shown.best is not None else 1  # the baseline alone is an answer, but the loop found nothing
+
+
+class _RunProgress:
+    """The loop's events (`synth.records`) as progress bars and lines; keeps the best so far and the answer."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.bars: dict[Any, Any] = {}
+        self.best: dict[str, Any] | None = None
+        self.answer: RunSummary | None = None
+
+    def on_event(self, event: str, data: Mapping[str, Any]) -> None:
+        handler = getattr(self, f"_{event}", None)
+        if handler is not None:
+            handler(data)
+
+    def _run(self, data: RunEvent) -> None:
+        cfg = data["config"]
+        self.progress.console.print(
+            f"{'resuming' if data['resumed'] else 'run'} [bold]{escape(data['dir'])}[/bold]: {cfg['task']}, designer "
+            f"{cfg['llm']}, {cfg['rounds']} rounds x {cfg['candidates']} candidates x {cfg['steps']:,} steps")
+
+    def _round(self, data: RoundEvent) -> None:
+        self.progress.console.print(f"[bold]round {data['round'] + 1}/{data['rounds']}[/bold]")
+
+    def _candidate(self, data: CandidateEvent) -> None:
+        key = (data["round"], data["candidate"])
+        if key not in self.bars:
+            self.bars[key] = self.progress.add_task(f"  candidate {key[0]}/{key[1]}", total=None, info="")
+        info = data["stage"]
+        record = data.get("record")
+        if record and record.get("status") == "evaluated":
+            info = f"success {record['success_rate']:.0%}, return {record['mean_return']:.2f}"
+            if record.get("duplicate_of"):
+                info += f" (same code as {record['duplicate_of']}: results reused)"
+            self.progress.update(self.bars[key], total=1, completed=1)
+        elif record and record.get("reason"):
+            info = f"{record['status']}: {record['reason'][:90]}"
+            self.progress.update(self.bars[key], total=1, completed=1)
+        elif data["stage"] == "training":
+            self.progress.update(self.bars[key], total=data["steps"], completed=0)
+        self.progress.update(self.bars[key], info=escape(info))
+
+    def _training(self, data: TrainingEvent) -> None:
+        rate = data.get("success_rate")
+        info = f"training {data['done']:,}/{data['steps']:,}" + (
+            f", {data['sps']:.0f} steps/s" if data.get("sps") else "") + (
+            f", success {rate:.0%}" if rate is not None else "")
+        self.progress.update(self.bars[(data["round"], data["candidate"])], total=data["steps"], completed=data["done"],
+                             info=info)
+
+    def _baseline(self, data: BaselineEvent) -> None:
+        if "baseline" not in self.bars:
+            self.bars["baseline"] = self.progress.add_task("  task reward alone", total=None, info="training")
+        if data.get("success_rate") is not None:
+            reused = " (reused)" if data.get("cached") else ""
+            self.progress.update(self.bars["baseline"], total=1, completed=1,
+                                 info=f"success {data['success_rate']:.0%}, return {data['mean_return']:.2f}{reused}")
+
+    def _round_done(self, data: RoundDoneEvent) -> None:
+        best = data["best"]
+        if not best:
+            return
+        self.best = best
+        gain = "" if best.get("gain") is None else f" ({100 * best['gain']:+.0f} points over the task reward alone)"
+        self.progress.console.print(f"  best so far: candidate {best['round']}/{best['candidate']}, evaluated "
+                                    f"success {best['success_rate']:.0%}{gain}")
+
+    def _confirm(self, data: ConfirmEvent) -> None:
+        self.progress.console.print(f"[bold]confirming[/bold] {', '.join(data['entries'])} on seeds "
+                                    f"{', '.join(map(str, data['seeds']))}")
+        self.bars["confirm"] = self.progress.add_task("  confirmation", total=data["total"], completed=data["done"],
+                                                      info="")
+
+    def _confirmed(self, data: ConfirmedEvent) -> None:
+        info = f"{data['name']} seed {data['seed']}: success {data['success_rate']:.0%}" + (
+            f" ({escape(data['error'][:60])})" if data.get("error") else "")
+        self.progress.update(self.bars["confirm"], completed=data["done"], info=info)
+
+    def _answer(self, data: RunSummary) -> None:
+        self.answer = data
 
 
 def _require_credentials(args: argparse.Namespace) -> None:
     """Exit 2 naming the variable to set when the run's LLM cannot be called: before the run folder exists."""
-    from autoreward.llm.providers import require_credentials
-
     if args.resume:
-        from autoreward.synth.store import RunStore
-
         config = RunStore.open(args.resume).read_run().get("config") or {}
         require_credentials(config.get("llm"), config.get("llm_api_base"))
     else:
@@ -194,9 +223,7 @@ def print_answer(answer: dict[str, Any]) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from autoreward.cli import console
-    from autoreward.paths import latest_run
-    from autoreward.synth.inspect import candidate_detail, diff_candidates, run_overview
+    from autoreward.cli import console  # the CLI's console (cli imports this module)
 
     if args.run is None:
         args.run = str(latest_run(args.runs))
@@ -205,37 +232,51 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.diff:
         text = diff_candidates(args.run, *args.diff)
         print(json.dumps({"diff": text}) if args.json else (text or "(identical)"))
-        return 0
-    if args.candidate:
+    elif args.candidate:
         detail = candidate_detail(args.run, args.candidate)
         if args.json:
             print(json.dumps(detail, indent=2))
-            return 0
-        record = detail["record"]
-        console.print(f"[bold]candidate {args.candidate}[/bold]: {record['status']}"
-                      + (f" ({escape(record['reason'])})" if record.get("reason") else ""))
-        if detail["code"]:
-            console.print(Syntax(detail["code"], "python", line_numbers=True))
-        verdict = detail["verdict"]
-        if verdict:
-            console.print(f"verdict: {'accepted' if verdict['accepted'] else 'rejected'} at stage {verdict['stage']}")
-            for line in verdict.get("errors", []):
-                console.print(f"  [red]error[/red] {escape(line)}")
-            for line in verdict.get("warnings", []):
-                console.print(f"  [yellow]warning[/yellow] {escape(line)}")
-            for line in verdict.get("info", []):
-                console.print(f"  [cyan]info[/cyan] {escape(line)}")
-        if detail["eval"]:
-            e = detail["eval"]
-            console.print(f"evaluation: success {e['success_rate']:.1%} over {e['episodes']} episodes, mean return "
-                          f"{e['mean_return']:.3f}, failures {e['failure_causes'] or 'none'}")
-        if detail["analysis"]:
-            console.print(escape(detail["analysis"]))
-        return 0
-    overview = run_overview(args.run)
-    if args.json:
-        print(json.dumps(overview, indent=2))
-        return 0
+        else:
+            _print_candidate(args.candidate, detail)
+    else:
+        overview = run_overview(args.run)
+        if args.json:
+            print(json.dumps(overview, indent=2))
+        else:
+            _print_overview(overview)
+    return 0
+
+
+def _print_candidate(which: str, detail: dict[str, Any]) -> None:
+    """One candidate: its status, code, verdict, evaluation and its round's analysis."""
+    from autoreward.cli import console
+
+    record = detail["record"]
+    console.print(f"[bold]candidate {which}[/bold]: {record['status']}"
+                  + (f" ({escape(record['reason'])})" if record.get("reason") else ""))
+    if detail["code"]:
+        console.print(Syntax(detail["code"], "python", line_numbers=True))
+    verdict = detail["verdict"]
+    if verdict:
+        console.print(f"verdict: {'accepted' if verdict['accepted'] else 'rejected'} at stage {verdict['stage']}")
+        for line in verdict.get("errors", []):
+            console.print(f"  [red]error[/red] {escape(line)}")
+        for line in verdict.get("warnings", []):
+            console.print(f"  [yellow]warning[/yellow] {escape(line)}")
+        for line in verdict.get("info", []):
+            console.print(f"  [cyan]info[/cyan] {escape(line)}")
+    if detail["eval"]:
+        e = detail["eval"]
+        console.print(f"evaluation: success {e['success_rate']:.1%} over {e['episodes']} episodes, mean return "
+                      f"{e['mean_return']:.3f}, failures {e['failure_causes'] or 'none'}")
+    if detail["analysis"]:
+        console.print(escape(detail["analysis"]))
+
+
+def _print_overview(overview: dict[str, Any]) -> None:
+    """The run: config, LLM cost, one row per candidate (the baseline first), and the answer."""
+    from autoreward.cli import console
+
     cfg = overview["config"] or {}
     console.print(f"[bold]{escape(overview['dir'])}[/bold]: {cfg.get('task')} with designer {cfg.get('llm')}, "
                   f"status {overview['status']}; LLM calls {overview['llm']['calls']} "
@@ -265,4 +306,3 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             console.print(escape(best["message"]))
     elif best:
         console.print(f"best so far: {best['round']}/{best['candidate']}, success {best['success_rate']:.1%}")
-    return 0

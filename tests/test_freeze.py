@@ -11,7 +11,8 @@ import pytest
 
 from autoreward.env.card import card_for
 from autoreward.reward.loader import freeze_value, load_reward, safe_builtins
-from autoreward.synth.designer import compose, default_weights, recipe_for
+from autoreward.synth.offline.compose import compose
+from autoreward.synth.offline.recipe import default_weights, recipe_for
 
 CORPUS = Path(__file__).parent / "rewards"
 KEYROOM = "MiniHack-KeyRoom-S5-v0"

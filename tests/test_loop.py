@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from autoreward.cli import main
 from autoreward.synth.loop import _select, iterate
+from autoreward.synth.offline.designer import OfflineDesigner
 from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
 
 TASK = "MiniHack-KeyRoom-S5-v0"
@@ -79,6 +81,19 @@ def test_offline_run_records_every_stage(finished_run):
     assert {"baseline", "confirm", "confirmed", "answer"} <= {e for e, _ in store.events}
     stages = {d.get("stage") for e, d in store.events if e == "candidate"}
     assert {"designing", "checking", "reviewing", "training", "evaluated"} <= stages
+
+
+def test_check_gives_the_verdict_the_loop_recorded(finished_run, capsys):
+    """One critic entry: `autoreward check --llm offline` on candidate 0/0 (seed 0) decides as the loop did."""
+    folder = finished_run.candidate_dir(0, 0)
+    recorded = json.loads((folder / "verdict.json").read_text())
+    assert main(["check", str(folder / "reward.py"), "--task", TASK, "--transitions", str(TINY["probe_transitions"]),
+                 "--seed", "0", "--llm", "offline", "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    for key in ("accepted", "stage", "errors", "warnings", "info"):
+        assert checked[key] == recorded[key], key
+    assert checked["stage"] == "review"
+    assert checked["probe_stats"]["components"] == recorded["probe_stats"]["components"]
 
 
 def test_selection_is_by_task_success_then_return_never_reward():
@@ -160,14 +175,15 @@ def test_a_reward_identical_to_an_evaluated_one_is_not_trained_again(tmp_path, m
     import autoreward.synth.loop as loop
 
     first = {}
-    original_design = loop.design
+    original_roles = loop.roles_for
 
-    def same_design(ctx, llm):
-        made = original_design(ctx, llm) if not first else first["design"]
-        first.setdefault("design", made)
-        return made
+    class SameDesigner(OfflineDesigner):
+        def design(self, ctx):
+            made = super().design(ctx) if not first else first["design"]
+            first.setdefault("design", made)
+            return made
 
-    monkeypatch.setattr(loop, "design", same_design)
+    monkeypatch.setattr(loop, "roles_for", lambda llm: replace(original_roles(llm), designer=SameDesigner()))
     store = iterate(IterateConfig(task=TASK, rounds=2, candidates=1, out=str(tmp_path), confirm_seeds=0, **TINY))
     original, twin = store.candidates()
     assert original.status == twin.status == "evaluated"
@@ -205,7 +221,7 @@ def _entry(name: str, successes: list[float]) -> dict:
 
 
 def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
-    from autoreward.synth.loop import _answer
+    from autoreward.synth.answer import choose_answer as _answer
 
     store = _answer_store(tmp_path / "a", {"0/0": 0.9, "0/1": 0.4})
     (store.root / "best").mkdir()

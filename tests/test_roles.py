@@ -18,11 +18,15 @@ from autoreward.llm.base import Completion, LLMBudgetExceeded, LLMError
 from autoreward.llm.prompts import PROMPT_VERSION, PromptError, render
 from autoreward.reward.contract import describe_task
 from autoreward.reward.critic import check
-from autoreward.synth.analyzer import Analysis, analyze, build_summary, offline_analysis
-from autoreward.synth.designer import OFFLINE_MARK, DesignContext, design, proposals, recipe_for, repair
-from autoreward.synth.extract import extract_code, extract_json
-from autoreward.synth.review import review
+from autoreward.reward.extract import extract_code, extract_json
+from autoreward.reward.review import Review
+from autoreward.synth.offline.analyzer import offline_analysis
+from autoreward.synth.offline.designer import OFFLINE_MARK, proposals
+from autoreward.synth.offline.recipe import recipe_for
+from autoreward.synth.records import Analysis, Design, DesignContext
+from autoreward.synth.roles import roles_for
 from autoreward.synth.structure import changes, describe_changes, read_weights, structure_of
+from autoreward.synth.summary import build_summary
 
 ROOT = Path(__file__).parent.parent
 KEYROOM = "MiniHack-KeyRoom-S5-v0"
@@ -45,6 +49,24 @@ class ScriptedLLM:
         if isinstance(answer, Exception):
             raise answer
         return Completion(text=answer, model=self.model, prompt_tokens=10, completion_tokens=5)
+
+
+def design(ctx: DesignContext, llm) -> Design:
+    """The designer `roles_for(llm)` picks (offline without an LLM)."""
+    return roles_for(llm).designer.design(ctx)
+
+
+def repair(ctx: DesignContext, code: str, errors: list[str], llm) -> Design:
+    return roles_for(llm).designer.repair(ctx, code, errors)
+
+
+def review(code: str, ctx: DesignContext, probe_stats: dict, llm) -> Review:
+    """Critic stage 3 by the reviewer `roles_for(llm)` picks, given the context's plain fields."""
+    return roles_for(llm).reviewer.review(code, ctx.task, ctx.task_text, probe_stats, ctx.seed)
+
+
+def analyze(summary: dict, ctx: DesignContext, llm) -> Analysis:
+    return roles_for(llm).analyzer.analyze(summary, ctx)
 
 
 def context(task: str, candidate: int = 0, seed: int = 0, card_text: str = "(card)", **extra) -> DesignContext:

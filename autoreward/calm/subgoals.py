@@ -14,12 +14,14 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from autoreward.calm.ask import ask_json
+from autoreward.env.card import card_for
 from autoreward.errors import AutorewardError, UsageError
 from autoreward.io import write_json_atomic
 from autoreward.llm.base import LLM
+from autoreward.llm.client import default_cache_path as llm_cache_path
 from autoreward.llm.prompts import load_template, render
 
 TEMPLATE = "calm_decompose"
@@ -167,30 +169,56 @@ def check_decomposition(data: dict[str, Any]) -> list[Subgoal]:
 _EXAMPLE = '{"subgoals": [{"name": "pick_up_key", "description": "The key appears in the inventory."}, ...]}'
 
 
+@runtime_checkable
+class Decomposer(Protocol):
+    """Breaks a task into subgoals."""
+
+    def decompose(self, task: str, task_text: str, environment: str) -> list[Subgoal]:
+        """The subgoals of `task` (goal `task_text`; `environment`: the env card's summary)."""
+        ...
+
+
+class OfflineDecomposer:
+    """The Decomposer by rules (`offline_decompose`): the task family gives the list."""
+
+    def decompose(self, task: str, task_text: str, environment: str = "") -> list[Subgoal]:
+        return offline_decompose(task, task_text)
+
+
+class LLMDecomposer:
+    """The Decomposer asked of an LLM, stored per (task, model, prompt version, goal text) in `cache_path`."""
+
+    def __init__(self, llm: LLM, cache_path: str | Path | None = None) -> None:
+        self.llm, self.cache_path = llm, cache_path
+
+    def decompose(self, task: str, task_text: str, environment: str) -> list[Subgoal]:
+        key = f"{task}|{self.llm.model}|{prompt_version()}|{hashlib.sha256(task_text.encode()).hexdigest()[:12]}"
+        cached = _read_cache(self.cache_path).get(key)
+        if cached is not None:
+            return subgoals_from_dicts(cached)
+        prompt = decompose_prompt(task, task_text, environment)
+        subgoals, reason = ask_json(self.llm, prompt, check_decomposition, role="calm_decompose", example=_EXAMPLE)
+        if subgoals is None:
+            raise DecompositionError(f"{self.llm.model} gave no valid decomposition of {task} after a retry: {reason}")
+        if self.cache_path is not None:
+            _write_cache(self.cache_path, key, subgoals)
+        return subgoals
+
+
+def decomposer_for(llm: LLM | None, cache_path: str | Path | None = None) -> Decomposer:
+    """The offline rules without an LLM, else the (cached) LLM decomposition."""
+    return OfflineDecomposer() if llm is None else LLMDecomposer(llm, cache_path)
+
+
 def decompose(task: str, card: Any = None, llm: LLM | None = None, cache_path: str | Path | None = None,
               task_text: str | None = None) -> list[Subgoal]:
     """The task's subgoals: offline rules without an LLM; with one, the cached or freshly asked decomposition.
 
     `card` is the task's EnvCard (default: looked up); `task_text` overrides its goal text.
     """
-    if card is None:
-        from autoreward.env.card import card_for
-
-        card = card_for(task)
+    card = card if card is not None else card_for(task)
     text = task_text if task_text is not None else card.task(task).goal
-    if llm is None:
-        return offline_decompose(task, text)
-    key = f"{task}|{llm.model}|{prompt_version()}|{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-    cached = _read_cache(cache_path).get(key)
-    if cached is not None:
-        return subgoals_from_dicts(cached)
-    prompt = decompose_prompt(task, text, card.summary)
-    subgoals, reason = ask_json(llm, prompt, check_decomposition, role="calm_decompose", example=_EXAMPLE)
-    if subgoals is None:
-        raise DecompositionError(f"{llm.model} gave no valid decomposition of {task} after a retry: {reason}")
-    if cache_path is not None:
-        _write_cache(cache_path, key, subgoals)
-    return subgoals
+    return decomposer_for(llm, cache_path).decompose(task, text, card.summary)
 
 
 def _read_cache(path: str | Path | None) -> dict[str, Any]:
@@ -211,6 +239,4 @@ def _write_cache(path: str | Path, key: str, subgoals: list[Subgoal]) -> None:
 
 def default_cache_path() -> Path:
     """Where decompositions are kept without a run directory: next to the LLM response cache."""
-    from autoreward.llm.client import default_cache_path as llm_cache
-
-    return llm_cache().parent / "calm_subgoals.json"
+    return llm_cache_path().parent / "calm_subgoals.json"

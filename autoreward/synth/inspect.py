@@ -10,6 +10,7 @@ from typing import Any
 
 from autoreward.errors import UsageError
 from autoreward.io import read_jsonl
+from autoreward.synth.records import read_best
 from autoreward.synth.store import RunStore
 
 
@@ -18,8 +19,7 @@ def run_overview(root: str | Path) -> dict[str, Any]:
     store = RunStore.open(root)
     run = store.read_run()
     calls = read_jsonl(store.calls_path) if store.calls_path.is_file() else []
-    best_path = store.root / "best" / "summary.json"
-    best = json.loads(best_path.read_text(encoding="utf-8")) if best_path.is_file() else None
+    best = read_best(store.root / "best" / "summary.json")
     return {
         "dir": str(store.root), "status": run.get("status"), "config": run.get("config"),
         "started": run.get("started"), "ended": run.get("ended"),

@@ -22,6 +22,7 @@ from typing import Any
 from autoreward.errors import UsageError
 from autoreward.io import read_jsonl, write_json_atomic, write_text_atomic
 from autoreward.paths import task_slug
+from autoreward.synth.records import BestSoFar, Summary
 from autoreward.train.config import DEFAULT_ENVS
 
 #: Candidate statuses. A candidate in a final status is never redone on resume.
@@ -102,6 +103,12 @@ class CandidateRecord:
     def final(self) -> bool:
         return self.status in FINAL
 
+    @classmethod
+    def read(cls, path: Path) -> CandidateRecord:
+        """A candidate.json; fields an older version did not write take their defaults."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
     def rank_key(self) -> tuple[float, float, float]:
         """Selection order: evaluated task success, then mean task return, then fewer steps (never the reward)."""
         return (self.success_rate or 0.0, self.mean_return if self.mean_return is not None else -1e9,
@@ -158,8 +165,7 @@ class RunStore:
         path = self.candidate_dir(r, k) / "candidate.json"
         if not path.is_file():
             return CandidateRecord(round=r, candidate=k)
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return CandidateRecord(**{f.name: data[f.name] for f in fields(CandidateRecord) if f.name in data})
+        return CandidateRecord.read(path)
 
     def write_candidate(self, record: CandidateRecord) -> None:
         write_json_atomic(self.candidate_dir(record.round, record.candidate) / "candidate.json", asdict(record))
@@ -182,7 +188,7 @@ class RunStore:
     def write_text(self, relative: str | Path, text: str) -> None:
         write_text_atomic(self.root / relative, text)
 
-    def save_best(self, record: CandidateRecord, summary: dict[str, Any]) -> None:
+    def save_best(self, record: CandidateRecord, summary: Summary) -> None:
         """Copy the winner's reward into best/ with its figures."""
         source = self.candidate_dir(record.round, record.candidate)
         best = self.root / "best"
@@ -190,7 +196,7 @@ class RunStore:
         tmp = best / ".reward.py.tmp"
         shutil.copyfile(source / "reward.py", tmp)
         tmp.replace(best / "reward.py")
-        write_json_atomic(best / "summary.json", {"round": record.round, "candidate": record.candidate,
-                                                  "success_rate": record.success_rate,
-                                                  "mean_return": record.mean_return, "steps": record.steps,
-                                                  "summary": summary})
+        write_json_atomic(best / "summary.json", BestSoFar(round=record.round, candidate=record.candidate,
+                                                           success_rate=record.success_rate,
+                                                           mean_return=record.mean_return, steps=record.steps,
+                                                           summary=summary))

@@ -1,40 +1,28 @@
-"""Critic stage 3: review a reward that passed the static rules and the probe, before training on it.
+"""Critic stage 3's offline rules, measured where they can be, on a reward that passed stages 1 and 2.
 
-Offline rules, measured where they can be:
 - goal: some part of the code reads `state.success` or names the task's goal (its target or item);
 - farming: the reward is run, in the probe's sandbox, on scripted play in the real environment (walk next to
   each thing the task is about, then step back and forth between two cells, stand still, repeat one action);
   reward that keeps coming in without progress is farmable (an error, with the measured numbers);
 - last step: a failed episode's last step should not pay anything but outcomes (a warning);
 - scale: one component orders of magnitude larger than the rest on the probe transitions (a warning);
-- constant: a component 0 on every probe transition is a milestone random play does not reach (a note, `info`,
-  and marked so in the statistics the LLM reads); a constant nonzero one is the probe's warning.
-
-With an LLM, `critic_review.txt` asks for a checklist review as strict JSON. The rules' errors are measured
-facts and stand whatever the LLM answers; an answer that is not the JSON asked for is a warning
-("review unparseable") and the rules decide alone.
+- constant: a component 0 on every probe transition is a milestone random play does not reach (a note, `info`);
+  a constant nonzero one is the probe's warning.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import math
 import random
 import re
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from autoreward.env.card import action_names, card_for
 from autoreward.env.state import State
-from autoreward.llm.base import LLM
-from autoreward.llm.prompts import render
 from autoreward.reward.probe import run_probe
 from autoreward.reward.static import check_static
-from autoreward.synth.extract import extract_json
-
-if TYPE_CHECKING:
-    from autoreward.synth.designer import DesignContext
 
 FARM_PER_STEP = 0.002  # reward per step still coming in while nothing progresses: farmable above this
 OSCILLATION_STEPS = 24  # steps back and forth; the second half is measured (the first may pay novelty once)
@@ -48,20 +36,9 @@ _REPEATED_ACTIONS = ("pickup", "apply", "wait", "search", "eat", "wear", "wield"
 
 
 @dataclass
-class Review:
-    accepted: bool
-    errors: list[str]
-    warnings: list[str]
-    prompt: str
-    response: str
-    info: list[str] = field(default_factory=list)  # facts that are no defect (a milestone random play never reaches)
+class Findings:
+    """What the rules found: errors (measured defects), warnings, notes (`info`) and the checks that passed."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Findings:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     info: list[str] = field(default_factory=list)
@@ -73,74 +50,10 @@ class _Findings:
         return "\n".join(lines) or "- (no checks ran)"
 
 
-def review(code: str, ctx: DesignContext, probe_stats: dict, llm: LLM | None) -> Review:
-    """Stage 3 of the critic: the rules above, then (with an LLM) the checklist review."""
-    from autoreward.synth.designer import format_messages, messages_for
 
-    findings = rule_review(code, ctx.task, ctx.task_text, probe_stats or {}, seed=ctx.seed)
-    user = render("critic_review", task=ctx.task, task_text=ctx.task_text.strip(), code=code.strip(),
-                  probe_stats=format_probe_stats(probe_stats or {}), checks=findings.text())
-    messages = messages_for(user)
-    prompt = format_messages(messages)
-    if llm is None:
-        answer = {"accepted": not findings.errors, "errors": findings.errors, "warnings": findings.warnings,
-                  "info": findings.info}
-        response = f"# offline critic review (rule-based, no LLM)\n\n```json\n{json.dumps(answer, indent=1)}\n```\n"
-        return Review(not findings.errors, list(findings.errors), list(findings.warnings), prompt, response,
-                      list(findings.info))
-    completion = llm.complete(messages, role="review")
-    parsed = _parse_review(completion.text)
-    errors, warnings = list(findings.errors), list(findings.warnings)
-    if parsed is None:
-        warnings.append("review unparseable: the LLM's answer was not the JSON asked for; the offline rules decided "
-                        f"({'accepted' if not errors else 'rejected'})")
-        return Review(not errors, errors, warnings, prompt, completion.text, list(findings.info))
-    accepted, llm_errors, llm_warnings = parsed
-    errors += [e for e in llm_errors if e not in errors]
-    warnings += [w for w in llm_warnings if w not in warnings]
-    if accepted and findings.errors:
-        warnings.append("the LLM accepted the reward, but the rules' measured errors stand")
-    if not accepted and not errors:
-        errors.append("the LLM review rejected the reward without naming an error")
-    return Review(accepted and not errors, errors, warnings, prompt, completion.text, list(findings.info))
-
-
-def _parse_review(text: str) -> tuple[bool, list[str], list[str]] | None:
-    data = extract_json(text)
-    if data is None or not isinstance(data.get("accepted"), bool):
-        return None
-    errors, warnings = data.get("errors", []), data.get("warnings", [])
-    if not isinstance(errors, list) or not isinstance(warnings, list):
-        return None
-    return data["accepted"], [str(e) for e in errors], [str(w) for w in warnings]
-
-
-def format_probe_stats(stats: dict) -> str:
-    """The probe's per-component statistics as lines for the review prompt."""
-    components = stats.get("components") or {}
-    if not components:
-        return "(no probe statistics)"
-    # No timings here: they vary run to run, and the prompt is the cache key of a replayable run.
-    lines = [f"{stats.get('calls', '?')} calls"]
-    for name, s in components.items():
-        lines.append(f"- {name}: mean {s.get('mean', 0):.4g}, std {s.get('std', 0):.4g}, min {s.get('min', 0):.4g}, "
-                     f"max {s.get('max', 0):.4g}, nonzero {s.get('nonzero', 0):.2%}" + _constancy(s))
-    return "\n".join(lines)
-
-
-def _constancy(stats: dict[str, float]) -> str:
-    """What a component that never varies on random play means: a milestone not reached, or a useless constant."""
-    if not stats or stats.get("min") != stats.get("max"):
-        return ""
-    if stats.get("min") == 0.0:
-        return " (0 on every random-play step: a milestone random play does not reach; expected, keep it)"
-    return " (constant on every step: it teaches nothing)"
-
-
-# ----- the rules ------------------------------------------------------------------------------------------------
-def rule_review(code: str, task: str, task_text: str, probe_stats: dict, seed: int = 0) -> _Findings:
+def rule_review(code: str, task: str, task_text: str, probe_stats: dict, seed: int = 0) -> Findings:
     """All offline checks of one reward for one task."""
-    findings = _Findings()
+    findings = Findings()
     static_errors = [str(i) for i in check_static(code) if i.severity == "error"]
     if static_errors:
         findings.errors.append("the code does not pass the static rules (stage 1): " + "; ".join(static_errors[:3]))
@@ -148,7 +61,7 @@ def rule_review(code: str, task: str, task_text: str, probe_stats: dict, seed: i
     _check_goal(code, task_text, findings)
     _check_scale(probe_stats, findings)
     _check_constant(probe_stats, findings)
-    _check_farming(code, task, seed, findings)
+    check_farming(code, task, seed, findings)
     return findings
 
 
@@ -167,7 +80,7 @@ def goal_words(task_text: str) -> set[str]:
     return words
 
 
-def _check_goal(code: str, task_text: str, findings: _Findings) -> None:
+def _check_goal(code: str, task_text: str, findings: Findings) -> None:
     tree = ast.parse(code)
     if any(isinstance(n, ast.Attribute) and n.attr == "success" for n in ast.walk(tree)):
         findings.passed.append("goal: the reward reads state.success")
@@ -191,7 +104,7 @@ def _rms(stats: dict[str, float]) -> float:
     return math.sqrt(stats.get("mean", 0.0) ** 2 + stats.get("std", 0.0) ** 2)
 
 
-def _check_scale(probe_stats: dict, findings: _Findings) -> None:
+def _check_scale(probe_stats: dict, findings: Findings) -> None:
     components = probe_stats.get("components") or {}
     for name, stats in components.items():
         peak = max(abs(stats.get("min", 0.0)), abs(stats.get("max", 0.0)))
@@ -208,7 +121,7 @@ def _check_scale(probe_stats: dict, findings: _Findings) -> None:
         findings.passed.append(f"scale: the largest component is {sizes[0][0] / sizes[1][0]:.0f}x the next")
 
 
-def _check_constant(probe_stats: dict, findings: _Findings) -> None:
+def _check_constant(probe_stats: dict, findings: Findings) -> None:
     """A component 0 on every random-play step is a milestone not reached: a note, so that no one drops it.
 
     A nonzero constant is a warning the probe has already made (it is in the verdict, and marked in the statistics
@@ -353,7 +266,7 @@ def _play_to_the_end(player: _Player, seed: int, limit: int = 600) -> _Script:
     return _Script("playing until the episode ends", player.states, player.actions, len(player.actions) - 1, "end")
 
 
-def _check_farming(code: str, task: str, seed: int, findings: _Findings) -> None:
+def check_farming(code: str, task: str, seed: int, findings: Findings) -> None:
     """Run the reward over the scripted episodes in the probe's sandbox and measure what it pays while idling."""
     scripts = _scripts(task, seed)
     probe = run_probe(code, [(script.states, script.actions) for script in scripts])
@@ -390,7 +303,7 @@ def _check_farming(code: str, task: str, seed: int, findings: _Findings) -> None
                                f"earns at most {worst:+.3g} per step")
 
 
-def _check_last_step(script: _Script, total: float, parts: dict[str, float], findings: _Findings) -> None:
+def _check_last_step(script: _Script, total: float, parts: dict[str, float], findings: Findings) -> None:
     """A failed episode's last step should not pay anything but outcomes (no bonus for timing out or dying)."""
     last = script.states[-1]
     if not last.done or last.success:
