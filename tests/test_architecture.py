@@ -30,6 +30,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 #: Third-party modules that may be imported inside a function: heavy and needed by few paths.
 LAZY_ALLOWED = frozenset({"litellm", "openai", "matplotlib", "ray", "tensorboard", "pygments"})
+#: Imports of our own heavy modules kept inside one function, with the reason (each is a process that must stay light).
+LAZY_SITES = {
+    "autoreward.train.worker:_answer": "stable_baselines3 imports torch, which the walled env workers never load "
+                                       "unless the trainer asks whether an env is wrapped",
+}
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 #: Functions allowed to be longer: argparse tables (one `add_argument` per option, nothing else).
@@ -138,6 +143,8 @@ def late_imports(trees: dict[str, ast.Module]) -> list[str]:
                 elif isinstance(node, ast.ImportFrom):
                     roots = ["autoreward" if node.level else (node.module or "").split(".")[0]]
                 else:
+                    continue
+                if f"{name}:{function.name}" in LAZY_SITES:
                     continue
                 late += [f"{name}:{function.name} line {node.lineno} imports {root}"
                          for root in roots if root not in LAZY_ALLOWED]

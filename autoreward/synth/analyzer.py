@@ -12,9 +12,7 @@ from autoreward.reward.extract import extract_json
 from autoreward.synth.offline.analyzer import offline_analysis
 from autoreward.synth.records import Analysis, DesignContext, Edit, Lesson, Summary
 from autoreward.synth.requests import analysis_messages, format_messages
-from autoreward.synth.summary import analysis_markdown, build_summary
-
-__all__ = ["LLMAnalyzer", "build_summary"]  # build_summary: kept here for synth.executor, which imports it from here
+from autoreward.synth.summary import analysis_markdown
 
 
 class LLMAnalyzer:

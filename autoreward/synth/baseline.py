@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autoreward.io import write_json_atomic
+from autoreward.synth.executor import train_and_evaluate
 
 NAME = "baseline"  # how the task reward alone is named wherever candidates are listed ("R/K" for candidates)
 MESSAGE_NONE_BEAT = "no reward beat the task reward alone"
@@ -58,8 +59,6 @@ def run_baseline(task: str, steps: int, seed: int, envs: int, eval_episodes: int
 
     Runs in an executor process like `train_and_evaluate`; the figures carry `cached` (reused or not) and `dir`.
     """
-    from autoreward.synth.executor import train_and_evaluate
-
     key = BaselineKey(task, steps, seed, envs, eval_episodes)
     found = read_baseline(cache_root, key)
     folder = baseline_dir(cache_root, key)

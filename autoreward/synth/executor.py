@@ -15,8 +15,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from autoreward.evaluate import evaluate
 from autoreward.reward.walls import drop_credentials
-from autoreward.train.config import SPIN_S
+from autoreward.synth.summary import build_summary
+from autoreward.train.config import SPIN_S, TrainConfig, WorkerConfig
+from autoreward.train.ppo import configure_torch, train
 
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (as `autoreward eval`)
 
@@ -74,11 +77,6 @@ def _worker_init(spin_s: float = SPIN_S) -> None:
 def train_and_evaluate(task: str, reward: str, out: str, steps: int, seed: int, envs: int, device: str,
                        eval_episodes: int) -> dict[str, Any]:
     """One candidate's training and evaluation, in a worker process; returns the figures the loop records."""
-    from autoreward.evaluate import evaluate
-    from autoreward.synth.analyzer import build_summary
-    from autoreward.train.config import TrainConfig, WorkerConfig
-    from autoreward.train.ppo import configure_torch, train
-
     out_dir = Path(out)
     configure_torch()  # this process trains
     result = train(TrainConfig(task=task, reward=reward, steps=steps, seed=seed, envs=envs, device=device,
