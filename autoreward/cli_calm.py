@@ -78,7 +78,7 @@ def _progress(disable: bool = False, to_stderr: bool = False, info: bool = False
 
 
 def cmd_subgoals(args: argparse.Namespace) -> int:
-    from autoreward.calm.subgoals import decompose, default_cache_path
+    from autoreward.calm.decompose import decompose, default_cache_path
     from autoreward.cli import console
     from autoreward.env.card import card_for
     from autoreward.llm.client import make_llm
@@ -100,7 +100,8 @@ def cmd_subgoals(args: argparse.Namespace) -> int:
 
 def cmd_dataset(args: argparse.Namespace) -> int:
     from autoreward.calm.dataset import Interrupted, collect, positives, write_dataset
-    from autoreward.calm.subgoals import decompose, parse_subgoals
+    from autoreward.calm.decompose import decompose
+    from autoreward.calm.subgoals import parse_subgoals
     from autoreward.cli import console, err_console
     from autoreward.env.card import card_for
     from autoreward.evaluate import SampledPolicy

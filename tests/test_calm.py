@@ -13,18 +13,12 @@ import pytest
 
 from autoreward.annotate.calm_task import CALM
 from autoreward.calm.dataset import collect, read_dataset, write_dataset
+from autoreward.calm.decompose import check_decomposition, decompose
 from autoreward.calm.evaluate import score
 from autoreward.calm.explorer import ScriptedExplorer
 from autoreward.calm.ground_truth import GroundTruthUnavailable, labels
 from autoreward.calm.judge import batch_prompt, judge, judge_prompt, offline_judge
-from autoreward.calm.subgoals import (
-    DecompositionError,
-    Subgoal,
-    check_decomposition,
-    decompose,
-    parse_subgoals,
-    subgoals_from_dicts,
-)
+from autoreward.calm.subgoals import DecompositionError, Subgoal, parse_subgoals, subgoals_from_dicts
 from autoreward.calm.transition import build, key, render, typed_key
 from autoreward.cli import main
 from autoreward.env.card import action_names, card_for

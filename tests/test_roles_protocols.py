@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import autoreward.synth.loop as loop
-from autoreward.calm.subgoals import (
+from autoreward.calm.decompose import (
     Decomposer,
     LLMDecomposer,
     OfflineDecomposer,

@@ -12,8 +12,9 @@ from contextlib import ExitStack
 from stable_baselines3.common.vec_env import VecEnv
 
 from autoreward.annotate.client import AnnotationClient
+from autoreward.calm.decompose import decompose, default_cache_path
 from autoreward.calm.reward import COEF_SHARE, CalmReward
-from autoreward.calm.subgoals import Subgoal, decompose, default_cache_path, parse_subgoals
+from autoreward.calm.subgoals import Subgoal, parse_subgoals
 from autoreward.llm.client import make_llm
 from autoreward.train.config import TrainConfig
 from autoreward.train.oni import Server, task_coef
