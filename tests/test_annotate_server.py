@@ -115,7 +115,7 @@ def test_parse_finds_json_in_prose_and_rejects_non_json():
 
 
 def test_importing_the_server_stays_light():
-    code = ("import sys, autoreward.annotate.server, autoreward.cli_annotate; "
+    code = ("import sys, autoreward.annotate.server, autoreward.cli.annotate, autoreward.cli.parser; "
             "print(sorted(m for m in ('torch', 'nle', 'litellm', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"

@@ -146,7 +146,7 @@ def test_calm_eval_stopped_by_an_llm_error_keeps_what_was_judged(tmp_path: Path,
 
 def test_calm_eval_shows_progress_on_the_console_and_on_stderr_with_json(tmp_path: Path, monkeypatch,
                                                                          capsys, llm_server) -> None:
-    import autoreward.cli
+    import autoreward.cli.calm
 
     records = _records(3)
     data = tmp_path / "data.jsonl"
@@ -154,7 +154,7 @@ def test_calm_eval_shows_progress_on_the_console_and_on_stderr_with_json(tmp_pat
     llm_server.script([_answers(records)])
     screens = {name: io.StringIO() for name in ("console", "err_console")}
     for name, screen in screens.items():
-        monkeypatch.setattr(autoreward.cli, name, Console(file=screen, force_terminal=True, width=220))
+        monkeypatch.setattr(autoreward.cli.calm, name, Console(file=screen, force_terminal=True, width=220))
 
     assert _eval(monkeypatch, tmp_path, llm_server, data, tmp_path / "a.json", "cache") == 0
     shown = ANSI.sub("", screens["console"].getvalue())

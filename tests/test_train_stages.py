@@ -39,11 +39,11 @@ SMALL = PPOConfig(n_steps=32, batch_size=32, n_epochs=1)
 
 # ----- config and CLI -----------------------------------------------------------------------------------------
 def test_cli_train_defaults_are_the_config_defaults(tmp_path, monkeypatch):
-    from autoreward.cli import _parser
-    from autoreward.cli_train import _train_config
+    from autoreward.cli.parser import build_parser
+    from autoreward.cli.train import _train_config
 
     monkeypatch.delenv("AUTOREWARD_ANNOTATE_TOKEN", raising=False)
-    args = _parser().parse_args(["train", "--task", TASK, "--reward", "none", "--out", str(tmp_path)])
+    args = build_parser().parse_args(["train", "--task", TASK, "--reward", "none", "--out", str(tmp_path)])
     assert _train_config(args, None) == TrainConfig(task=TASK, out=str(tmp_path))
 
 
@@ -61,11 +61,11 @@ def test_cli_train_help_shows_the_config_defaults(capsys):
 
 
 def test_cli_options_land_in_their_sections(tmp_path, monkeypatch):
-    from autoreward.cli import _parser
-    from autoreward.cli_train import _train_config
+    from autoreward.cli.parser import build_parser
+    from autoreward.cli.train import _train_config
 
     monkeypatch.setenv("AUTOREWARD_ANNOTATE_TOKEN", "from-env")
-    args = _parser().parse_args(["train", "--task", TASK, "--intrinsic", "oni:ranking", "--intrinsic-coef", "0.2",
+    args = build_parser().parse_args(["train", "--task", TASK, "--intrinsic", "oni:ranking", "--intrinsic-coef", "0.2",
                                  "--count-exponent", "2", "--calm", "--subgoals", "a;b", "--calm-coef", "0.3",
                                  "--annotator", "http://h:1", "--llm", "m", "--env-workers", "2",
                                  "--reward-memory-mb", "64", "--out", str(tmp_path)])

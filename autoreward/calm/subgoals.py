@@ -1,10 +1,10 @@
 """Subgoals: a task broken into 2-6 short, checkable subgoals; the record, its parsing, and the offline rules.
 
-`autoreward.calm.decompose` asks for them: with an LLM, `prompts/calm_decompose.txt` asks for strict JSON `{"subgoals": [{"name", "description"}]}`,
-validated strictly (one retry, then `DecompositionError`); the result is stored per (task, model, prompt
-version) in a small JSON file, so it is reused without the LLM. Offline, the task family gives the list
-(KeyRoom: pick_up_key, open_door, reach_stairs; Wear: pick_up_item, wear_item; ...), whose names are the
-ones `ground_truth` can check.
+`autoreward.calm.decompose` asks for them: with an LLM, `prompts/calm_decompose.txt` asks for strict JSON
+`{"subgoals": [{"name", "description"}]}`, validated strictly (one retry, then `DecompositionError`), stored
+per (task, model, prompt version) in a small JSON file, so it is reused without the LLM. Offline, the task
+family gives the list (KeyRoom: pick_up_key, open_door, reach_stairs; Wear: pick_up_item, wear_item; ...),
+whose names are the ones `ground_truth` can check.
 """
 
 from __future__ import annotations

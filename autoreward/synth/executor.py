@@ -18,10 +18,8 @@ from typing import Any, Protocol
 from autoreward.evaluate import evaluate
 from autoreward.reward.walls import drop_credentials
 from autoreward.synth.summary import build_summary
-from autoreward.train.config import SPIN_S, TrainConfig, WorkerConfig
+from autoreward.train.config import EVAL_SEED, SPIN_S, TrainConfig, WorkerConfig
 from autoreward.train.ppo import configure_torch, train
-
-EVAL_SEED = 1000  # evaluation games are seeded apart from training games (as `autoreward eval`)
 
 
 class Executor(Protocol):

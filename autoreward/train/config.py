@@ -14,6 +14,7 @@ from typing import Any
 
 from autoreward.errors import UsageError
 
+EVAL_SEED = 1000  # evaluation games are seeded apart from training games (seeds 0..)
 SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before it sleeps
 DEFAULT_ENVS = 8  # envs per training: several per worker share the hand-off cost (docs/benchmarks.md)
 REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory

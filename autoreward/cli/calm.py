@@ -1,10 +1,11 @@
-"""The `calm` commands: a task's subgoals, a labelled transition dataset, and a judge's scores on it."""
+"""`autoreward calm`: a task's subgoals, a labelled transition dataset, and a judge's scores on it."""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -12,63 +13,26 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from autoreward.calm.dataset import Interrupted, collect, positives, read_dataset, write_dataset
+from autoreward.calm.decompose import decompose, default_cache_path
+from autoreward.calm.evaluate import CallCounter, Evaluation
+from autoreward.calm.judge import judge, offline_judge, prompt_version
+from autoreward.calm.judgements import JudgementStore, default_path
+from autoreward.calm.subgoals import parse_subgoals, subgoals_from_dicts
+from autoreward.cli.common import console, err_console
+from autoreward.env.card import card_for
 from autoreward.errors import UsageError
-
-
-def add_commands(sub: Any, positive: Any) -> None:
-    """Register `calm subgoals`, `calm dataset` and `calm eval` on the CLI's subparsers."""
-    calm = sub.add_parser("calm", help="CALM: subgoals, labelled transitions, LLM or offline judges and their scores")
-    calm_sub = calm.add_subparsers(title="calm commands", metavar="WHAT")
-
-    goals = calm_sub.add_parser("subgoals", help="break a task into subgoals (LLM, cached; or offline rules)")
-    goals.add_argument("--task", required=True, help="task id, e.g. MiniHack-KeyRoom-S5-v0")
-    _llm_flags(goals)
-    goals.add_argument("--cache", help="decomposition cache (default: next to the LLM cache)")
-    goals.add_argument("--json", action="store_true", help="print JSON")
-    goals.set_defaults(handler=cmd_subgoals)
-
-    data = calm_sub.add_parser("dataset", help="roll out a task and label every step's subgoals from the game state")
-    data.add_argument("--task", required=True)
-    data.add_argument("--episodes", type=positive, required=True)
-    data.add_argument("--seed", type=int, default=0)
-    data.add_argument("--out", help="JSONL file to write (default runs/calm-dataset-<task>-<time>/dataset.jsonl)")
-    data.add_argument("--policy", help="a trained policy.zip (or its folder) to roll out besides the scripted "
-                                       "explorer and the random policy")
-    data.add_argument("--subgoals", help="';'-separated subgoals (default: the offline decomposition), e.g. "
-                                         "'pick up the key;open the door'")
-    data.add_argument("--negatives", type=float, default=2.0, help="negatives kept per positive (default 2)")
-    data.add_argument("--all", action="store_true", help="keep every step (no balancing)")
-    data.add_argument("--epsilon", type=float, default=0.25, help="random-action rate of the explorer (0.25)")
-    data.add_argument("--json", action="store_true", help="print a JSON summary")
-    data.set_defaults(handler=cmd_dataset)
-
-    ev = calm_sub.add_parser("eval", help="judge a dataset's transitions (LLM or offline) and score the judge")
-    ev.add_argument("--dataset", required=True, help="JSONL file written by `calm dataset`")
-    _llm_flags(ev)
-    ev.add_argument("--out", help="write the report (and every judgement) to this JSON file")
-    ev.add_argument("--judgements", help="JSON lines file keeping the LLM's judgements as they come, read back by a "
-                                         "rerun, which asks only for the others (default: beside --out, else "
-                                         "beside the dataset: NAME.judgements.jsonl)")
-    ev.add_argument("--json", action="store_true", help="print the report as JSON")
-    ev.set_defaults(handler=cmd_eval)
-    calm.set_defaults(handler=lambda args: _usage(calm))
-
-
-def _llm_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--llm", default="offline", help="litellm model (openai/gpt-4o-mini, hosted_vllm/..., ...) "
-                                                         "or `offline` for the rules (default)")
-    parser.add_argument("--llm-api-base", help="base URL of an OpenAI-compatible server (or AUTOREWARD_LLM_API_BASE)")
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+from autoreward.evaluate import SampledPolicy
+from autoreward.io import write_json_atomic
+from autoreward.llm.base import LLMError
+from autoreward.llm.client import make_llm
+from autoreward.llm.providers import require_credentials
+from autoreward.paths import default_out
 
 
 def _progress(disable: bool = False, to_stderr: bool = False, info: bool = False) -> Progress:
     """A bar with done/total, the task's `info` field (with `info`), time left and time spent; on stderr with
     `to_stderr` (--json keeps stdout for the JSON)."""
-    from autoreward.cli import console, err_console
 
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}")]
     if info:
@@ -76,14 +40,7 @@ def _progress(disable: bool = False, to_stderr: bool = False, info: bool = False
     columns += [TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn()]
     return Progress(*columns, console=err_console if to_stderr else console, disable=disable, transient=True)
 
-
 def cmd_subgoals(args: argparse.Namespace) -> int:
-    from autoreward.calm.decompose import decompose, default_cache_path
-    from autoreward.cli import console
-    from autoreward.env.card import card_for
-    from autoreward.llm.client import make_llm
-    from autoreward.llm.providers import require_credentials
-
     card = card_for(args.task)
     require_credentials(args.llm, args.llm_api_base)
     llm = make_llm(args.llm, api_base=args.llm_api_base)
@@ -97,22 +54,12 @@ def cmd_subgoals(args: argparse.Namespace) -> int:
         console.print(f"  {number}. [cyan]{escape(subgoal.name)}[/cyan]: {escape(subgoal.description)}")
     return 0
 
-
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from autoreward.calm.dataset import Interrupted, collect, positives, write_dataset
-    from autoreward.calm.decompose import decompose
-    from autoreward.calm.subgoals import parse_subgoals
-    from autoreward.cli import console, err_console
-    from autoreward.env.card import card_for
-    from autoreward.evaluate import SampledPolicy
-
     card = card_for(args.task)
     subgoals = parse_subgoals(args.subgoals) if args.subgoals else decompose(args.task, card)
     if args.negatives < 0 or not 0 <= args.epsilon <= 1:
         raise UsageError("--negatives must be >= 0 and --epsilon between 0 and 1")
     if args.out is None:
-        from autoreward.paths import default_out
-
         args.out = str(default_out("calm-dataset", args.task) / "dataset.jsonl")
         (err_console if args.json else console).print(f"no --out given: writing to {escape(args.out)}")
     interrupted: Interrupted | None = None
@@ -152,15 +99,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         return 130
     return 0
 
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    from autoreward.calm.dataset import read_dataset
-    from autoreward.calm.evaluate import Evaluation
-    from autoreward.cli import console, err_console
-    from autoreward.llm.base import LLMError
-    from autoreward.llm.client import make_llm
-    from autoreward.llm.providers import require_credentials
-
     require_credentials(args.llm, args.llm_api_base)
     records = read_dataset(args.dataset)
     if not records:
@@ -197,16 +136,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       "as all false)" + (f"; report: {escape(args.out)}" if args.out else "") + kept)
     return 0
 
-
 class _Judging:
     """How `calm eval` judges one record: the offline rules, or the LLM with its calls counted and its
     judgements kept on disk as they come (so a stopped evaluation resumes)."""
 
     def __init__(self, args: argparse.Namespace, llm: Any) -> None:
-        from autoreward.calm.evaluate import CallCounter
-        from autoreward.calm.judge import prompt_version
-        from autoreward.calm.judgements import JudgementStore, default_path
-
         self.llm, self.counter, self.store, self.bad = llm, None, None, 0
         if llm is None:
             return
@@ -221,9 +155,6 @@ class _Judging:
                              "(or --out) somewhere writable") from None
 
     def judge_one(self, record: dict[str, Any]) -> dict[str, bool] | None:
-        from autoreward.calm.judge import judge, offline_judge
-        from autoreward.calm.subgoals import subgoals_from_dicts
-
         subgoals = subgoals_from_dicts(record["subgoals"])
         if self.counter is None:
             return offline_judge(record["text"], subgoals)
@@ -240,12 +171,8 @@ class _Judging:
         cached = f" ({self.counter.cached} cached)" if self.counter.cached else ""
         return f"calls {self.counter.calls}{cached}, failed {self.counter.errors + self.bad}, no judgement {missing}"
 
-
 def _eval_report(args: argparse.Namespace, evaluation: Any, judging: _Judging) -> dict[str, Any]:
     """The scores (and, with an LLM, its calls and judgements file); written to --out once anything is judged."""
-    from autoreward.calm.judge import prompt_version
-    from autoreward.io import write_json_atomic
-
     report: dict[str, Any] = {"dataset": args.dataset, "judge": args.llm, "prompt_version": prompt_version(),
                               "partial": not evaluation.complete, "dataset_transitions": len(evaluation.judged),
                               **evaluation.report().to_dict()}
@@ -260,10 +187,8 @@ def _eval_report(args: argparse.Namespace, evaluation: Any, judging: _Judging) -
                                      **({"pending": pending} if pending else {})})
     return report
 
-
 def _stopped(stopped: BaseException, args: argparse.Namespace, evaluation: Any, store: Any) -> int:
     """Say how far a stopped evaluation got and how to go on; 130 for Ctrl-C, else the LLM error again."""
-    from autoreward.cli import err_console
 
     total = len(evaluation.judged)
     why = "interrupted" if isinstance(stopped, KeyboardInterrupt) else "stopped by an LLM error"
@@ -279,13 +204,9 @@ def _stopped(stopped: BaseException, args: argparse.Namespace, evaluation: Any, 
         return 130
     raise stopped
 
-
 @functools.cache
 def _goal(task: str) -> str:
-    from autoreward.env.card import card_for
-
     return card_for(task).task(task).goal
-
 
 def _table(report: dict[str, Any]) -> Table:
     title = f"CALM judge {report['judge']} on {Path(report['dataset']).name}"
@@ -302,8 +223,5 @@ def _table(report: dict[str, Any]) -> Table:
                       *(str(m[k]) for k in ("tp", "fp", "fn", "tn")), end_section=name == rows[-2][0])
     return table
 
-
 def _null() -> Any:
-    from contextlib import nullcontext
-
     return nullcontext()

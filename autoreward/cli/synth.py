@@ -1,4 +1,4 @@
-"""The `iterate` and `inspect` commands: the synthesis loop with rich progress, and what a run did."""
+"""`autoreward iterate` and `autoreward inspect`: the synthesis loop with its progress, and a run's records."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
 
+from autoreward.cli.common import console, err_console
 from autoreward.errors import UsageError
 from autoreward.llm.providers import require_credentials
 from autoreward.paths import latest_run
@@ -33,50 +34,7 @@ from autoreward.synth.store import IterateConfig, RunStore
 from autoreward.synth.structure import describe_changes
 
 
-def add_commands(sub: Any, positive: Any) -> None:
-    """Register `iterate` and `inspect` on the CLI's subparsers."""
-    it = sub.add_parser("iterate", help="synthesise a reward for a task: design, check, train, evaluate, analyse")
-    it.add_argument("task", nargs="?", help="task id, e.g. MiniHack-KeyRoom-S5-v0 (not with --resume)")
-    it.add_argument("--description", help="the task in words (default: the env card's goal)")
-    it.add_argument("--llm", default="offline",
-                    help="litellm model (openai/gpt-4o-mini, anthropic/..., hosted_vllm/..., ollama/...) or "
-                         "`offline` for the rule-based roles (default)")
-    it.add_argument("--llm-api-base", help="base URL of an OpenAI-compatible server (or AUTOREWARD_LLM_API_BASE)")
-    it.add_argument("--llm-timeout", type=float, default=60.0, help="seconds per LLM call (default 60)")
-    it.add_argument("--max-llm-calls", type=positive,
-                    help="stop the run (saved, resumable) after this many calls; with --resume: the new limit")
-    it.add_argument("--max-llm-cost", type=float,
-                    help="stop the run (saved, resumable) after this many USD; with --resume: the new limit")
-    it.add_argument("--rounds", type=positive, default=3)
-    it.add_argument("--candidates", type=positive, default=2, help="candidates per round (default 2)")
-    it.add_argument("--steps", type=positive, default=150_000, help="training steps per candidate")
-    it.add_argument("--eval-episodes", type=positive, default=50)
-    it.add_argument("--repairs", type=int, default=2, help="designer repairs after a rejection (default 2)")
-    it.add_argument("--workers", type=int, default=0, help="trainings at once (default: min(candidates, cores))")
-    it.add_argument("--seed", type=int, default=0, help="seed of the search: every candidate and the baseline")
-    it.add_argument("--confirm-seeds", type=int, default=3,
-                    help="retrain the top candidates and the task reward alone on this many fresh seeds "
-                         "(seed+1, seed+2, ...) and choose the answer by mean success (default 3; 0: off)")
-    it.add_argument("--confirm-top", type=positive, default=2, help="how many candidates to confirm (default 2)")
-    it.add_argument("--baselines", metavar="DIR",
-                    help="cache of task-reward-alone trainings shared by runs (default: OUT/baselines)")
-    it.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    it.add_argument("--out", default="runs", help="folder of runs (default runs/)")
-    it.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished candidates are kept")
-    it.set_defaults(handler=cmd_iterate)
-
-    ins = sub.add_parser("inspect", help="show a run: rounds and candidates, one candidate, or a diff of two")
-    ins.add_argument("run", nargs="?", help="run directory (runs/<run_id>; default: the latest run under --runs)")
-    ins.add_argument("--runs", default="runs", metavar="DIR",
-                     help="where to look for the latest run when no RUN_DIR is given (default runs/)")
-    ins.add_argument("--candidate", metavar="R/K", help="show one candidate: code, verdict, evaluation, analysis")
-    ins.add_argument("--diff", nargs=2, metavar=("R1/K1", "R2/K2"), help="diff two candidates' reward files")
-    ins.add_argument("--json", action="store_true", help="print JSON")
-    ins.set_defaults(handler=cmd_inspect)
-
-
 def cmd_iterate(args: argparse.Namespace) -> int:
-    from autoreward.cli import console, err_console  # the CLI's consoles (cli imports this module)
 
     if args.resume and args.task:
         raise UsageError("give a TASK for a new run or --resume RUN_DIR, not both")
@@ -108,7 +66,6 @@ def cmd_iterate(args: argparse.Namespace) -> int:
         return 1
     print_answer(shown.answer)
     return 0 if shown.best is not None else 1  # the baseline alone is an answer, but the loop found nothing
-
 
 class _RunProgress:
     """The loop's events (`synth.records`) as progress bars and lines; keeps the best so far and the answer."""
@@ -190,7 +147,6 @@ class _RunProgress:
     def _answer(self, data: RunSummary) -> None:
         self.answer = data
 
-
 def _require_credentials(args: argparse.Namespace) -> None:
     """Exit 2 naming the variable to set when the run's LLM cannot be called: before the run folder exists."""
     if args.resume:
@@ -199,10 +155,8 @@ def _require_credentials(args: argparse.Namespace) -> None:
     else:
         require_credentials(args.llm, args.llm_api_base)
 
-
 def print_answer(answer: dict[str, Any]) -> None:
     """The run's answer against the task reward alone, with the per-seed figures of the confirmation."""
-    from autoreward.cli import console
 
     confirmation = answer.get("confirmation")
     if confirmation:
@@ -221,9 +175,7 @@ def print_answer(answer: dict[str, Any]) -> None:
         console.print(f"[bold yellow]{escape(answer['message'])}[/bold yellow]: no reward file is handed back; "
                       "train on the task reward alone (`autoreward train --reward none`)")
 
-
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from autoreward.cli import console  # the CLI's console (cli imports this module)
 
     if args.run is None:
         args.run = str(latest_run(args.runs))
@@ -246,10 +198,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             _print_overview(overview)
     return 0
 
-
 def _print_candidate(which: str, detail: dict[str, Any]) -> None:
     """One candidate: its status, code, verdict, evaluation and its round's analysis."""
-    from autoreward.cli import console
 
     record = detail["record"]
     console.print(f"[bold]candidate {which}[/bold]: {record['status']}"
@@ -272,10 +222,8 @@ def _print_candidate(which: str, detail: dict[str, Any]) -> None:
     if detail["analysis"]:
         console.print(escape(detail["analysis"]))
 
-
 def _print_overview(overview: dict[str, Any]) -> None:
     """The run: config, LLM cost, one row per candidate (the baseline first), and the answer."""
-    from autoreward.cli import console
 
     cfg = overview["config"] or {}
     console.print(f"[bold]{escape(overview['dir'])}[/bold]: {cfg.get('task')} with designer {cfg.get('llm')}, "

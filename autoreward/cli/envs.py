@@ -1,0 +1,74 @@
+"""`autoreward envs` and `autoreward check`: the supported tasks, and the critic on a reward file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import nullcontext
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from autoreward.cli.common import console, existing_file
+from autoreward.env.card import card_for, cards
+from autoreward.errors import UsageError
+from autoreward.llm.client import make_llm
+from autoreward.llm.providers import require_credentials
+from autoreward.reward.contract import describe_task
+from autoreward.reward.critic import critique
+from autoreward.synth.roles import reviewer_for
+
+
+# ----- envs -------------------------------------------------------------------------------------------
+def cmd_envs(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        if not args.task:
+            raise UsageError("usage: autoreward envs show TASK")
+        sys.stdout.write(describe_task(args.task))  # verbatim: no wrapping, no markup
+        return 0
+    table = Table(title="Supported tasks", show_lines=False)
+    table.add_column("task")
+    table.add_column("family")
+    table.add_column("goal")
+    for card in cards():
+        for task in card.tasks:
+            table.add_row(task.id, card.family, escape(task.goal.replace("\n", " ")))
+    console.print(table)
+    return 0
+
+# ----- check ------------------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    path = existing_file(args.reward, "reward file")
+    card_for(args.task)
+    reviewer = None
+    if args.llm is not None:
+        require_credentials(args.llm, args.llm_api_base)
+        reviewer = reviewer_for(make_llm(args.llm, api_base=args.llm_api_base))
+    stages = "static rules, then the sandboxed probe" + (", then the review" if reviewer is not None else "")
+    with console.status(f"checking ({stages})...") if not args.json else nullcontext():
+        verdict = critique(path.read_text(encoding="utf-8"), args.task, reviewer=reviewer, task_text=args.description,
+                           transitions=args.transitions, seed=args.seed).verdict
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        print_verdict(verdict)
+    return 0 if verdict.accepted else 1
+
+def print_verdict(verdict: Any) -> None:
+    status = "[green]accepted[/green]" if verdict.accepted else "[red]rejected[/red]"
+    console.print(f"{status} (last stage: {verdict.stage})")
+    for error in verdict.errors:
+        console.print(f"  [red]error[/red] {escape(error)}")
+    for warning in verdict.warnings:
+        console.print(f"  [yellow]warning[/yellow] {escape(warning)}")
+    for line in verdict.info:
+        console.print(f"  [cyan]info[/cyan] {escape(line)}")
+    stats = verdict.probe_stats
+    if stats.get("calls"):
+        console.print(f"  probe: {stats['calls']} calls, {stats['call_time_mean_us']:.0f} us mean, "
+                      f"{stats['call_time_max_us']:.0f} us max; isolation: {stats.get('network_isolation', '?')}")
+        for name, s in stats.get("components", {}).items():
+            console.print(f"    {escape(name)}: mean {s['mean']:.4g}, min {s['min']:.4g}, max {s['max']:.4g}, "
+                          f"nonzero {s['nonzero']:.0%}")
