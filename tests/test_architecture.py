@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "autoreward"
+from tests.common import ROOT
+
+PACKAGE = ROOT / "autoreward"
 
 #: The layers, lowest first: every module of `autoreward` belongs to the first entry its name starts with.
 LAYERS: tuple[tuple[str, ...], ...] = (

@@ -11,9 +11,10 @@ import pytest
 from autoreward.evaluate import evaluate
 from autoreward.train.config import TrainConfig
 from autoreward.train.ppo import train
+from tests.common import EXAMPLE as EXAMPLE_PATH
 
 TASK = "MiniHack-KeyRoom-S5-v0"
-EXAMPLE = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
+EXAMPLE = str(EXAMPLE_PATH)
 
 
 def _trained_success(reward: str | None, out: Path) -> float:

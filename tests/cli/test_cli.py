@@ -15,8 +15,8 @@ import pytest
 from autoreward.cli import main
 from autoreward.paths import default_out
 from autoreward.reward.contract import CONTRACT_TEXT, describe_task
+from tests.common import ROOT
 
-ROOT = Path(__file__).parent.parent
 EXAMPLE = str(ROOT / "examples" / "minihack_keyroom_s5.py")
 HOSTILE = str(ROOT / "tests" / "rewards" / "hostile" / "import_os.py")
 

@@ -28,8 +28,8 @@ from autoreward.train.envs import make_env
 from autoreward.train.ppo import train
 from autoreward.train.shaping import ShapedReward
 from autoreward.train.vec import WorkerError, WorkerVecEnv
+from tests.common import CORPUS
 
-CORPUS = Path(__file__).parent / "rewards"
 TIMEBOMBS = sorted((CORPUS / "timebomb").glob("*.py"))
 ESCAPES = sorted((CORPUS / "escape").glob("*.py"))
 # Episodes of 300 steps that random play does not end early: a fuse at call 270 outlasts the probe's 250.

@@ -30,9 +30,10 @@ from autoreward.train.config import (
 from autoreward.train.ppo import Outcome, configure_torch, resolve, run, stopped_reason, train
 from autoreward.train.shaping import ShapedReward
 from autoreward.train.vec import WorkerError, WorkerVecEnv
+from tests.common import EXAMPLE as EXAMPLE_PATH
 
 TASK = "MiniHack-KeyRoom-S5-v0"
-EXAMPLE = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
+EXAMPLE = str(EXAMPLE_PATH)
 IN_PROCESS = WorkerConfig(count=0)
 SMALL = PPOConfig(n_steps=32, batch_size=32, n_epochs=1)
 

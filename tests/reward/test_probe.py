@@ -18,8 +18,9 @@ import pytest
 
 from autoreward.reward.critic import Verdict, check
 from autoreward.reward.probe import ProbeLimits, _kill_group, run_probe
+from tests.common import EXAMPLE
 
-from .test_static import CORPUS, expectation
+from tests.reward.test_static import CORPUS, expectation
 
 HOSTILE_PROBE = [p for p in sorted((CORPUS / "hostile").glob("*.py")) if expectation(p)[0] == "probe"]
 FAST = ProbeLimits(wall_timeout_s=20, cpu_seconds=8, memory_bytes=1 << 30, call_timeout_s=1.0)
@@ -55,7 +56,7 @@ def test_probe_rejects_runtime_failures(path, keyroom_episodes):
 
 
 def test_examples_pass_the_probe(keyroom_episodes):
-    example = Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py"
+    example = EXAMPLE
     verdict = check(example.read_text(), KEYROOM, episodes=keyroom_episodes)
     assert verdict.accepted, verdict.errors
     stats = verdict.probe_stats

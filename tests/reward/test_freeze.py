@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ from autoreward.env.card import card_for
 from autoreward.reward.loader import freeze_value, load_reward, safe_builtins
 from autoreward.synth.offline.compose import compose
 from autoreward.synth.offline.recipe import default_weights, recipe_for
+from tests.common import CORPUS
 
-CORPUS = Path(__file__).parent / "rewards"
 KEYROOM = "MiniHack-KeyRoom-S5-v0"
 
 TABLES = '''import math

@@ -12,8 +12,7 @@ import pytest
 from autoreward.errors import RewardCodeError
 from autoreward.reward.loader import load_reward
 from autoreward.reward.static import check_static
-
-CORPUS = Path(__file__).parent / "rewards"
+from tests.common import CORPUS, ROOT
 
 
 def expectation(path: Path) -> tuple[str, str]:
@@ -25,7 +24,7 @@ def expectation(path: Path) -> tuple[str, str]:
 
 HOSTILE_STATIC = [p for p in sorted((CORPUS / "hostile").glob("*.py")) if expectation(p)[0] == "static"]
 BENIGN = sorted((CORPUS / "benign").glob("*.py"))
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
 @pytest.mark.parametrize("path", HOSTILE_STATIC, ids=lambda p: p.stem)

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +17,9 @@ from autoreward.io import read_jsonl
 from autoreward.llm.base import LLMAuthError
 from autoreward.llm.client import LiteLLMClient
 from autoreward.llm.providers import missing_credentials
+from tests.common import SHIPPED
 
 ROOM = "MiniHack-Room-5x5-v0"
-SHIPPED = Path(__file__).parent / "data" / "calm_keyroom_s5.jsonl"
 NO_CODE = "Reward the agent for reaching the stairs."  # no code: the designer's repair makes a second call
 MISSING = ("Missing credentials. Please pass an `api_key`, `workload_identity`, `admin_api_key`, or set the "
            "`OPENAI_API_KEY` or `OPENAI_ADMIN_KEY` environment variable.")

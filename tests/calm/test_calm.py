@@ -24,9 +24,9 @@ from autoreward.cli import main
 from autoreward.env.card import action_names, card_for
 from autoreward.errors import UsageError
 from autoreward.llm.base import Completion
+from tests.common import SHIPPED
 
 KEYROOM, EAT, ROOM = "MiniHack-KeyRoom-S5-v0", "MiniHack-Eat-v0", "MiniHack-Room-5x5-v0"
-SHIPPED = Path(__file__).parent / "data" / "calm_keyroom_s5.jsonl"
 NAMES = ["pick_up_key", "open_door", "reach_stairs"]
 KEY_SUBGOALS = [Subgoal(n, n.replace("_", " ")) for n in NAMES]
 

@@ -23,6 +23,7 @@ from autoreward.intrinsic.labels import DictLabelSource
 from autoreward.io import read_jsonl
 from autoreward.train.config import CalmConfig, OniConfig, PPOConfig, TrainConfig, WorkerConfig
 from autoreward.train.ppo import train
+from tests.common import EXAMPLE
 
 SUBGOALS = [Subgoal("pick_up_key", "The key appears in the inventory."),
             Subgoal("open_door", "A door next to the agent opens.")]
@@ -186,7 +187,7 @@ def test_training_with_calm_and_oni_shares_one_server(tmp_path):
 
 
 def test_calm_adds_to_a_reward_file(tmp_path):
-    example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
+    example = str(EXAMPLE)
     result = train(TrainConfig(reward=example, calm=CALM_ON, steps=1024, out=str(tmp_path),
                                **{**TINY, "workers": WorkerConfig(count=1)}))
     assert result.ok, result.stopped_reason

@@ -21,9 +21,9 @@ from autoreward.calm.judgements import JudgementStore, default_path, transition_
 from autoreward.calm.subgoals import subgoals_from_dicts
 from autoreward.cli import main
 from autoreward.env.card import card_for
+from tests.common import SHIPPED
 
 KEYROOM, ROOM = "MiniHack-KeyRoom-S5-v0", "MiniHack-Room-5x5-v0"
-SHIPPED = Path(__file__).parent / "data" / "calm_keyroom_s5.jsonl"
 MODEL = "openai/test-model"
 NOT_JSON = 1  # the record the server answers out of schema (twice: no judgement)
 FLIPPED = 4  # the record whose pick_up_key the server gets wrong

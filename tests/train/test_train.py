@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,9 @@ from autoreward.errors import RewardCodeError, UsageError
 from autoreward.io import read_jsonl
 from autoreward.train.config import PPOConfig, TrainConfig, WorkerConfig
 from autoreward.train.ppo import train
+from tests.common import EXAMPLE as EXAMPLE_PATH
 
-EXAMPLE = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
+EXAMPLE = str(EXAMPLE_PATH)
 TINY = {"task": "MiniHack-KeyRoom-S5-v0", "steps": 512, "envs": 2,
         "ppo": PPOConfig(n_steps=128, batch_size=64, n_epochs=1)}
 ONE_WORKER = WorkerConfig(count=1)

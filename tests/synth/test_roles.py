@@ -27,8 +27,8 @@ from autoreward.synth.records import Analysis, Design, DesignContext
 from autoreward.synth.roles import roles_for
 from autoreward.synth.structure import changes, describe_changes, read_weights, structure_of
 from autoreward.synth.summary import build_summary
+from tests.common import ROOT
 
-ROOT = Path(__file__).parent.parent
 KEYROOM = "MiniHack-KeyRoom-S5-v0"
 ROOM = "MiniHack-Room-15x15-v0"
 LAVA = "MiniHack-LavaCrossingS9N1-v0"

@@ -23,6 +23,7 @@ from autoreward.errors import UsageError
 from autoreward.io import read_jsonl
 from autoreward.train.config import AnnotatorConfig, OniConfig, PPOConfig, TrainConfig, WorkerConfig
 from autoreward.train.ppo import train
+from tests.common import EXAMPLE
 
 TASK = "MiniHack-KeyRoom-S5-v0"
 TINY = {"task": TASK, "envs": 2, "ppo": PPOConfig(n_steps=128, batch_size=64, n_epochs=1),
@@ -70,7 +71,7 @@ def test_training_with_each_intrinsic_model_and_an_in_process_server(tmp_path, m
 
 
 def test_intrinsic_reward_adds_to_a_reward_file(tmp_path):
-    example = str(Path(__file__).parent.parent / "examples" / "minihack_keyroom_s5.py")
+    example = str(EXAMPLE)
     result = train(TrainConfig(reward=example, oni=OniConfig("oni:retrieval"), steps=1024, out=str(tmp_path),
                                **{**TINY, "workers": WorkerConfig(count=1)}))
     assert result.ok

@@ -14,10 +14,11 @@ from autoreward.bench import suite, suite_config, suite_report
 from autoreward.bench.suite import SuiteConfig, cell_path, run_suite
 from autoreward.cli import main
 from autoreward.synth.store import IterateConfig
+from tests.common import ROOT
 
 TASK = "MiniHack-Room-5x5-v0"
 TINY = dict(tasks=[TASK], steps=512, eval_episodes=2, jobs=1)
-BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 
 
 def _config(tmp_path: Path, **options) -> SuiteConfig:

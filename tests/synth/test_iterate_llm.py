@@ -8,9 +8,10 @@ from pathlib import Path
 from autoreward.io import read_jsonl
 from autoreward.synth.loop import RunStopped, iterate
 from autoreward.synth.store import IterateConfig
+from tests.common import EXAMPLE as EXAMPLE_PATH
 
 TASK = "MiniHack-KeyRoom-S5-v0"
-EXAMPLE = (Path(__file__).parents[1] / "examples" / "minihack_keyroom_s5.py").read_text()
+EXAMPLE = EXAMPLE_PATH.read_text()
 
 SYNTAX_ERROR = "Here is the reward:\n```python\ndef compute_reward(prev, action, state, memory)\n" \
                "    return 0.0, {}\n```"
