@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+ONI_COEF = 0.4  # c_int, ONI's weight of the intrinsic reward
+ONI_BETA = 3.0  # the N-th sight of a message in an episode pays 1/N^beta (ONI)
+
 #: One thing to label. helpful: a message; pairs: (message_a, message_b); calm: (key, text, subgoals).
 Item = str | tuple[str, ...]
 

@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from autoreward.env.info import MESSAGE, REWARD_COMPONENTS, REWARD_TOTAL, TASK_COMPONENT, TASK_REWARD
-from autoreward.intrinsic.labels import LabelSource
+from autoreward.intrinsic.labels import ONI_BETA, ONI_COEF, LabelSource
 from autoreward.intrinsic.models import (
     ClassificationModel,
     IntrinsicModel,
@@ -46,8 +46,8 @@ class IntrinsicConfig:
     """
 
     model: str = "retrieval"
-    coef: float = 0.4
-    beta: float = 3.0
+    coef: float = ONI_COEF
+    beta: float = ONI_BETA
     quantile: float = 0.5
     update_every: int = 256
     seed: int = 0

@@ -1,4 +1,4 @@
-"""The reward-function contract (DESIGN.md §2.1): what reward code may use, how it is loaded and called.
+"""The reward-function contract: what reward code may use, what it is shown, and how its calls are checked.
 
 The allow-lists here are the single source of truth: the designer is shown them (`CONTRACT_TEXT`, the env
 card's State API), the static critic enforces them, and `reward.loader.load_reward` executes code with nothing

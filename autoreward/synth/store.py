@@ -1,4 +1,4 @@
-"""The run directory of DESIGN.md §2.4: where every prompt, response, reward, verdict, metric and analysis lands.
+"""The run directory: where every prompt, response, reward, verdict, metric and analysis lands.
 
     runs/<run_id>/run.json                         config, versions, status
     runs/<run_id>/rounds/<r>/candidates/<k>/       prompt.md response.md reward.py verdict.json candidate.json

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autoreward.errors import UsageError
+from autoreward.intrinsic.labels import ONI_BETA, ONI_COEF
 
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (seeds 0..)
 SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before it sleeps
@@ -61,13 +62,13 @@ class WorkerConfig:
 class OniConfig:
     """ONI's intrinsic reward from LLM labels of the message line (autoreward.train.oni); off without `intrinsic`.
 
-    The defaults are the ONI paper's (Klissarov et al. 2024), as autoreward.intrinsic.reward.IntrinsicConfig's
-    (a test checks that they agree: that module imports torch, and the CLI reads these without it).
+    The defaults are the ONI paper's (Klissarov et al. 2024), written once in autoreward.intrinsic.labels (light:
+    the CLI reads them without torch) and shared with autoreward.intrinsic.reward.IntrinsicConfig.
     """
 
     intrinsic: str | None = None  # oni:retrieval | oni:classification | oni:ranking
-    coef: float = 0.4  # c_int
-    count_exponent: float = 3.0  # beta: the N-th sight of a message in an episode pays 1/N^beta
+    coef: float = ONI_COEF  # c_int
+    count_exponent: float = ONI_BETA  # beta: the N-th sight of a message in an episode pays 1/N^beta
 
     @property
     def enabled(self) -> bool:

@@ -19,7 +19,6 @@ import pytest
 from autoreward.reward.critic import Verdict, check
 from autoreward.reward.probe import ProbeLimits, _kill_group, run_probe
 from tests.common import EXAMPLE
-
 from tests.reward.test_static import CORPUS, expectation
 
 HOSTILE_PROBE = [p for p in sorted((CORPUS / "hostile").glob("*.py")) if expectation(p)[0] == "probe"]
