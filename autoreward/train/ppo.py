@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nle
 import numpy as np
@@ -31,30 +31,17 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 from autoreward import __version__
+from autoreward.calm.subgoals import Subgoal
 from autoreward.env.card import card_for
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.io import write_json_atomic
 from autoreward.reward.static import check_static
-from autoreward.train.build import TrainingEnvs, Watchdog, build_envs, build_model, env_workers
+from autoreward.train.build import TrainingEnvs, Watchdog, build_envs, build_model
 from autoreward.train.calm_setup import calm_coef, resolve_subgoals
-from autoreward.train.config import (
-    AnnotatorConfig,
-    CalmConfig,
-    NetworkConfig,
-    OniConfig,
-    PPOConfig,
-    TrainConfig,
-    WorkerConfig,
-)
+from autoreward.train.config import TrainConfig
 from autoreward.train.metrics import RolloutMetrics
 from autoreward.train.oni import parse_intrinsic, task_coef
 from autoreward.train.vec import WorkerError
-
-if TYPE_CHECKING:
-    from autoreward.calm.subgoals import Subgoal
-
-__all__ = ["AnnotatorConfig", "CalmConfig", "NetworkConfig", "OniConfig", "PPOConfig", "TrainConfig", "TrainResult",
-           "WorkerConfig", "configure_torch", "env_workers", "train"]
 
 Progress = Callable[[int, int, dict[str, Any] | None], None]  # (steps done, steps in all, the rollout's record)
 
