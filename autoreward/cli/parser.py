@@ -69,8 +69,8 @@ def _train_commands(sub: Any) -> None:
     train.add_argument("--envs", type=_positive, default=TrainConfig.envs,
                        help="parallel environments (default %(default)s)")
     train.add_argument("--env-workers", type=int, default=WorkerConfig.count,
-                       help="walled processes running the envs and the reward code: -1 auto (cores - 1, at least "
-                            "1); 0 inside the trainer, only with --reward none (default %(default)s)")
+                       help="walled processes running the envs and the reward code: -1 auto (one per core, at "
+                            "least 4 envs each); 0 inside the trainer, only with --reward none (default %(default)s)")
     train.add_argument("--reward-memory-mb", type=_positive, default=WorkerConfig.reward_memory_mb,
                        help="memory reward code may hold per env worker, above the envs' own (default "
                             "%(default)s); over it, training stops with the reason")
@@ -219,7 +219,7 @@ def _calm_commands(sub: Any) -> None:
     calm.set_defaults(handler=lambda args: _usage(calm))
 
 def _add_bench_parser(sub: Any) -> None:
-    """`autoreward bench env` and `autoreward bench suite`."""
+    """`autoreward bench env`, `bench train` and `bench suite`."""
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(title="benchmarks", metavar="WHAT")
     bench_env = bench_sub.add_parser("env", help="env steps/s bare and with State building + a reward function")
@@ -229,6 +229,19 @@ def _add_bench_parser(sub: Any) -> None:
     bench_env.add_argument("--seed", type=int, default=0)
     bench_env.add_argument("--json", action="store_true")
     bench_env.set_defaults(handler="autoreward.cli.train:cmd_bench_env")
+    bench_train = bench_sub.add_parser("train", help="training steps/s split into env, reward, inference and update "
+                                                     "time, and the same training written with plain SB3")
+    bench_train.add_argument("--task", required=True)
+    bench_train.add_argument("--reward", help="reward file (default: the task reward alone)")
+    bench_train.add_argument("--steps", type=_positive, default=65_536, help="default %(default)s")
+    bench_train.add_argument("--envs", type=_positive, default=TrainConfig.envs, help="default %(default)s")
+    bench_train.add_argument("--env-workers", type=int, default=WorkerConfig.count, help="-1 auto (default)")
+    bench_train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    bench_train.add_argument("--seed", type=int, default=0)
+    bench_train.add_argument("--no-plain", action="store_true", help="skip the plain SB3 run")
+    bench_train.add_argument("--out", help="training output folder (default: a temporary one)")
+    bench_train.add_argument("--json", action="store_true")
+    bench_train.set_defaults(handler="autoreward.cli.bench:cmd_bench_train")
     suite = bench_sub.add_parser("suite", help="every (task, variant) cell of a task suite over seeds: table, JSON, "
                                                "plot (resumable: rerun it to go on)")
     suite.add_argument("--tasks", nargs="+", help="task ids (default: the suite's 12 tasks, autoreward.bench.suite)")

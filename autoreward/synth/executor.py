@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from autoreward.evaluate import evaluate
 from autoreward.reward.walls import drop_credentials
 from autoreward.synth.summary import build_summary
-from autoreward.train.config import EVAL_SEED, SPIN_S, TrainConfig, WorkerConfig
+from autoreward.train.config import EVAL_SEED, TrainConfig, WorkerConfig
 from autoreward.train.ppo import configure_torch, train
 
 
@@ -33,11 +33,10 @@ class LocalExecutor:
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
-        # Each training is a trainer and an env worker: when they outnumber the cores, a waiting side that
-        # polls takes the core from the side it waits for, so they sleep instead.
-        spin_s = SPIN_S if 2 * self.workers <= (os.cpu_count() or 1) else 0.0
+        # Trainings at once share the cores: each one's env workers (and whether they poll) follow its share.
+        cores = max(1, (os.cpu_count() or 1) // self.workers)
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_worker_init, initargs=(spin_s,))
+                                         initializer=_worker_init, initargs=(cores,))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._pool.submit(fn, *args)
@@ -55,16 +54,16 @@ def default_workers(candidates: int) -> int:
     return max(1, min(candidates, os.cpu_count() or 1))
 
 
-_SPIN_S = SPIN_S  # set in each pool process by _worker_init
+_CORES = 0  # the cores each training of this pool may use (0: all); set in each pool process by _worker_init
 
 
-def _worker_init(spin_s: float = SPIN_S) -> None:
+def _worker_init(cores: int = 0) -> None:
     """Die with the run: a killed loop must not leave trainings writing into a run that is being resumed.
 
     Candidates call no LLM: their processes drop the run's credentials (the env workers that run reward code
     start with none at all, autoreward.train.vec)."""
-    global _SPIN_S
-    _SPIN_S = spin_s
+    global _CORES
+    _CORES = cores
     drop_credentials()
     if hasattr(signal, "SIGKILL") and os.uname().sysname == "Linux":
         libc = ctypes.CDLL(None, use_errno=True)
@@ -78,7 +77,7 @@ def train_and_evaluate(task: str, reward: str, out: str, steps: int, seed: int, 
     out_dir = Path(out)
     configure_torch()  # this process trains
     result = train(TrainConfig(task=task, reward=reward, steps=steps, seed=seed, envs=envs, device=device,
-                               out=str(out_dir / "train"), workers=WorkerConfig(spin_s=_SPIN_S)))
+                               out=str(out_dir / "train"), workers=WorkerConfig(cores=_CORES)))
     figures: dict[str, Any] = {"steps": result.steps, "train_seconds": round(result.seconds, 1),
                                "sps": round(result.sps, 1), "stopped_reason": result.stopped_reason}
     if not result.ok or result.policy is None:

@@ -32,7 +32,7 @@ from autoreward.calm.reward import CalmReward
 from autoreward.calm.subgoals import Subgoal
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.train.calm_setup import attach_calm
-from autoreward.train.config import TrainConfig
+from autoreward.train.config import MIN_ENVS_PER_WORKER, SPIN_S, TrainConfig
 from autoreward.train.envs import make_env
 from autoreward.train.features import NetHackExtractor
 from autoreward.train.oni import annotation_server, attach_intrinsic, task_coef
@@ -48,10 +48,16 @@ def env_factory(config: TrainConfig, rank: int, reward_source: str | None,
                              config.workers.reward_call_timeout_s, config.network.crop, config.oni.enabled, subgoals)
 
 
+def training_cores(config: TrainConfig) -> int:
+    """The cores this training may use: `workers.cores`, or all of the machine's."""
+    return config.workers.cores if config.workers.cores > 0 else os.cpu_count() or 1
+
+
 def env_workers(config: TrainConfig) -> int:
-    """How many walled processes run the envs: by default one per core the trainer does not need, at least one.
-    Reward code runs only there (autoreward.train.worker); without reward code `workers.count=0` keeps the envs
-    in this process."""
+    """How many walled processes run the envs: by default one per core, with at least MIN_ENVS_PER_WORKER envs
+    each. The trainer sleeps while the workers step, and they sleep while it infers and updates, so they take
+    turns on the cores. Reward code runs only in workers (autoreward.train.worker); without reward code
+    `workers.count=0` keeps the envs in this process."""
     count = config.workers.count
     if count == 0 and config.reward is not None:
         raise UsageError("reward code runs only in walled env worker processes: use --env-workers 1 or more "
@@ -60,8 +66,15 @@ def env_workers(config: TrainConfig) -> int:
         return min(count, config.envs)
     if count == 0:
         return 0
-    cores = os.cpu_count() or 1
-    return max(1, min(config.envs, cores - 1))
+    return max(1, min(training_cores(config), config.envs // MIN_ENVS_PER_WORKER))
+
+
+def spin_seconds(config: TrainConfig, workers: int) -> float:
+    """How long a waiting side polls before it sleeps: SPIN_S when the trainer and every worker have a core of
+    their own; else 0, because a side that polls takes the core from the side it waits for."""
+    if config.workers.spin_s >= 0:
+        return config.workers.spin_s
+    return SPIN_S if workers + 1 <= training_cores(config) else 0.0
 
 
 class Watchdog:
@@ -130,7 +143,7 @@ def build_envs(config: TrainConfig, reward_source: str | None, subgoals: list[Su
     workers = env_workers(config)
     if workers:
         try:
-            venv: VecEnv = WorkerVecEnv(factories, workers, spin_s=config.workers.spin_s,
+            venv: VecEnv = WorkerVecEnv(factories, workers, spin_s=spin_seconds(config, workers),
                                         memory_bytes=config.workers.reward_memory_mb << 20)
         except WorkerError as exc:  # e.g. the reward failed to load in the worker
             raise RewardCodeError(str(exc)) from exc
@@ -175,6 +188,8 @@ def policy_kwargs(config: TrainConfig) -> dict[str, Any]:
     network = config.network
     return {"features_extractor_class": NetHackExtractor,
             "features_extractor_kwargs": {"embed_dim": network.embed_dim},
+            # SB3's Adam settings (eps 1e-5), fused into one kernel: the optimizer step was a sixth of the update
+            "optimizer_kwargs": {"eps": 1e-5, "fused": True},
             "net_arch": {"pi": list(network.pi_layers), "vf": list(network.vf_layers)}}
 
 

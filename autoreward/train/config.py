@@ -16,8 +16,9 @@ from autoreward.errors import UsageError
 from autoreward.intrinsic.labels import ONI_BETA, ONI_COEF
 
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (seeds 0..)
-SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before it sleeps
-DEFAULT_ENVS = 8  # envs per training: several per worker share the hand-off cost (docs/benchmarks.md)
+SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before it sleeps, when it has a core of its own
+DEFAULT_ENVS = 32  # envs per training: one policy forward serves them all, several per worker share the hand-off
+MIN_ENVS_PER_WORKER = 4  # fewer envs per worker process would cost more in messages than the extra core brings
 REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory
 
 
@@ -25,7 +26,7 @@ REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the e
 class PPOConfig:
     """PPO's hyper-parameters (stable-baselines3's names)."""
 
-    n_steps: int = 128  # per env, per rollout (8 envs: 1,024 transitions per update)
+    n_steps: int = 32  # per env, per rollout (32 envs: 1,024 transitions per update)
     batch_size: int = 256
     n_epochs: int = 4
     learning_rate: float = 3e-4
@@ -52,7 +53,8 @@ class WorkerConfig:
     """The walled processes that run the envs and the reward code (autoreward.train.vec), and their limits."""
 
     count: int = -1  # -1 auto (see build.env_workers); 0: envs in the trainer process, only without reward code
-    spin_s: float = SPIN_S  # how long trainer and workers poll before sleeping; 0 when cores are shared
+    cores: int = 0  # cores this training may use (auto settings follow it); 0: all of this machine's
+    spin_s: float = -1.0  # how long trainer and workers poll before sleeping; -1 auto: SPIN_S when each has a core
     reward_memory_mb: int = REWARD_MEMORY_MB  # what reward code may hold per worker, above the envs' own use
     reward_call_timeout_s: float = 1.0  # one reward call longer than this stops training
     step_timeout_s: float = 120.0  # an env step that takes longer than this means a hung worker: the watchdog kills it
@@ -108,7 +110,7 @@ class TrainConfig:
     reward: str | None = None  # path of a reward file; None trains on the task reward alone
     steps: int = 150_000
     seed: int = 0
-    envs: int = DEFAULT_ENVS  # several envs per worker share the hand-off cost (docs/benchmarks.md)
+    envs: int = DEFAULT_ENVS  # one policy forward for all, several per worker (docs/benchmarks.md)
     device: str = "auto"  # auto | cpu | cuda
     out: str = "runs/train"
     task_coef: float | None = None  # weight of the task reward; None: 1, or ONI's value with an intrinsic reward

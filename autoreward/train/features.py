@@ -31,6 +31,8 @@ class NetHackExtractor(BaseFeaturesExtractor):
         self.map_scale = 1.0 / (BLOCK[0] * BLOCK[1])  # cell counts per coarse block -> fractions
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        # SB3 hands Box observations over as floats; glyph ids below 2**24 are exact in float32.
-        crop = self.crop_net(self.embed(obs["crop"].long()))
+        # SB3 hands Box observations over as floats; glyph ids below 2**24 are exact in float32. index_select is
+        # nn.Embedding's lookup with a cheaper backward (index_add instead of a sort): a third of PPO's update time.
+        ids = obs["crop"].long()
+        crop = self.crop_net(self.embed.weight.index_select(0, ids.reshape(-1)).reshape(*ids.shape, -1))
         return torch.cat([crop, self.map_net(obs["map"] * self.map_scale), self.stats_net(obs["stats"])], dim=1)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 
 import gymnasium as gym
@@ -75,6 +76,7 @@ class PolicyObservation(gym.ObservationWrapper):
         self._max_steps = max(1, int(getattr(env.unwrapped, "_max_episode_steps", 1) or 1))
         self._steps = 0
         self.raw: dict[str, np.ndarray] = {}  # the last NLE observation, for callers that build a State from it
+        self.observation_seconds = 0.0  # time spent converting observations (`bench train` reads it)
         self.observation_space = gym.spaces.Dict({
             "crop": gym.spaces.Box(0, PAD_GLYPH, (crop, crop), dtype=np.int16),
             "map": gym.spaces.Box(0, BLOCK[0] * BLOCK[1], (len(MAP_CHANNELS), *self._coarse), dtype=np.uint8),
@@ -90,6 +92,13 @@ class PolicyObservation(gym.ObservationWrapper):
         return super().step(action)
 
     def observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        try:
+            return self._convert(obs)
+        finally:
+            self.observation_seconds += time.perf_counter() - start
+
+    def _convert(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.raw = obs
         glyphs, bl = obs["glyphs"], obs["blstats"]
         rows, cols = glyphs.shape

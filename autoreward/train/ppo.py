@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,16 +186,16 @@ class _TrainingCallback(BaseCallback):
 
 
 def run(model: PPO, envs: TrainingEnvs, config: TrainConfig, metrics_path: Path,
-        progress: Progress | None = None) -> Outcome:
+        progress: Progress | None = None, callbacks: Sequence[BaseCallback] = ()) -> Outcome:
     """Learn for `config.steps`, one metrics record per rollout; a failing reward or env worker, or Ctrl-C, stops
-    learning with the reason. Closes `envs` in every case."""
+    learning with the reason. Closes `envs` in every case. `callbacks` run after the metrics' own (benchmarks)."""
     metrics = RolloutMetrics(config.envs, metrics_path)
     callback = _TrainingCallback(metrics, envs.watchdog, config.steps, progress)
     stopped: str | None = None
     interrupted = False
     start = time.perf_counter()
     try:
-        model.learn(total_timesteps=config.steps, callback=callback, progress_bar=False)
+        model.learn(total_timesteps=config.steps, callback=[callback, *callbacks], progress_bar=False)
         if metrics.error:
             stopped = f"reward function failed: {metrics.error}"
     except (WorkerError, EOFError, BrokenPipeError, ConnectionResetError) as exc:

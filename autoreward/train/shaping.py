@@ -11,6 +11,7 @@ reason in `info[REWARD_ERROR]` (autoreward.env.info; the trainer stops), then ke
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -49,6 +50,7 @@ class ShapedReward(gym.Wrapper):
         self._memory: dict[Any, Any] = {}
         self._steps = 0
         self.error: str | None = None
+        self.reward_seconds = 0.0  # time spent building States and calling the reward (`bench train` reads it)
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
@@ -62,33 +64,44 @@ class ShapedReward(gym.Wrapper):
         self._steps += 1
         info[TASK_REWARD] = task_reward
         if self.error is None:
-            end = info.get(END_STATUS, 0)
-            state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
-                                    self._steps)  # NLE's reward is a float, its flags are bools
-            wall = AUDIT_WALL
-            wall.arm()
-            try:  # the hot path: this runs on every environment step
-                result = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
-                                          self.call_timeout_s)
-            except BaseException as exc:
-                wall.disarm()
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                self.error = self._describe(exc)
+            start = time.perf_counter()
+            try:
+                return self._shaped(obs, task_reward, terminated, truncated, info, action)
+            finally:
+                self.reward_seconds += time.perf_counter() - start
+        info[REWARD_ERROR] = self.error  # an earlier step failed: the task reward alone is paid
+        return obs, self.task_coef * task_reward, terminated, truncated, info
+
+    def _shaped(self, obs: Any, task_reward: float, terminated: bool, truncated: bool, info: dict[str, Any],
+                action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """The step's result with the reward function's total added, or, when it fails, its error recorded."""
+        end = info.get(END_STATUS, 0)
+        state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
+                                self._steps)  # NLE's reward is a float, its flags are bools
+        wall = AUDIT_WALL
+        wall.arm()
+        try:  # the hot path: this runs on every environment step
+            result = call_with_budget(self.reward_fn, self._prev, int(action), state, self._memory,
+                                      self.call_timeout_s)
+        except BaseException as exc:
+            wall.disarm()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self.error = self._describe(exc)
+        else:
+            wall.disarm()
+            if wall.violation is not None:
+                self.error = self._describe(None)
             else:
-                wall.disarm()
-                if wall.violation is not None:
-                    self.error = self._describe(None)
+                try:
+                    total, components = validate_result(result)
+                except ContractViolation as exc:
+                    self.error = f"the reward function broke the contract at step {self._steps}: {exc}"
                 else:
-                    try:
-                        total, components = validate_result(result)
-                    except ContractViolation as exc:
-                        self.error = f"the reward function broke the contract at step {self._steps}: {exc}"
-                    else:
-                        self._prev = state
-                        info[REWARD_COMPONENTS] = components
-                        info[REWARD_TOTAL] = total
-                        return obs, self.task_coef * task_reward + total, terminated, truncated, info
+                    self._prev = state
+                    info[REWARD_COMPONENTS] = components
+                    info[REWARD_TOTAL] = total
+                    return obs, self.task_coef * task_reward + total, terminated, truncated, info
         info[REWARD_ERROR] = self.error  # the trainer stops; until then the task reward alone is paid
         return obs, self.task_coef * task_reward, terminated, truncated, info
 

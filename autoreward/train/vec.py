@@ -186,6 +186,13 @@ class WorkerVecEnv(VecEnv):
         self._reset_options()
         return _concat(obs)
 
+    def timings(self) -> dict[str, float]:
+        """The workers' CPU seconds spent stepping envs (summed), and the reward's and the observation's shares."""
+        for worker in self.workers:
+            worker.send("timings", None)
+        parts = [worker.receive() for worker in self.workers]
+        return {key: float(sum(part[key] for part in parts)) for key in parts[0]}
+
     def close(self) -> None:
         if self.closed:
             return

@@ -59,11 +59,21 @@ def step_env(env: Any, action: Any) -> tuple[Any, float, bool, dict, dict]:
     return obs, reward, done, info, reset_info
 
 
+#: Worker-side CPU time: steps taken and seconds spent in them (`timings` reports it with the wrappers' shares).
+_CLOCK = {"steps": 0, "step_s": 0.0}
+
+
 def _answer(envs: list[Any], cmd: str, data: Any) -> Any:
     if cmd == "step":
+        start = time.perf_counter()
         results = [step_env(env, action) for env, action in zip(envs, data, strict=True)]
         obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
-        return _stack(obs), np.array(rewards), np.array(dones), list(infos), list(reset_infos)
+        answer = _stack(obs), np.array(rewards), np.array(dones), list(infos), list(reset_infos)
+        _CLOCK["steps"] += len(envs)
+        _CLOCK["step_s"] += time.perf_counter() - start
+        return answer
+    if cmd == "timings":
+        return timings(envs)
     if cmd == "reset":
         seeds, options = data
         results = [env.reset(seed=seed, **({"options": opt} if opt else {}))
@@ -85,6 +95,20 @@ def _answer(envs: list[Any], cmd: str, data: Any) -> Any:
         index, wrapper = data
         return is_wrapped(envs[index], wrapper)
     raise ValueError(f"unknown worker command {cmd!r}")
+
+
+def timings(envs: list[Any]) -> dict[str, float]:
+    """Seconds this process spent stepping its envs, and the shares of the reward and the policy observation."""
+    shares = {name: sum(float(_attr(env, name)) for env in envs) for name in ("reward_seconds", "observation_seconds")}
+    return {"steps": _CLOCK["steps"], "step_s": _CLOCK["step_s"], "reward_s": shares["reward_seconds"],
+            "observation_s": shares["observation_seconds"]}
+
+
+def _attr(env: Any, name: str) -> Any:
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return 0.0
 
 
 def _preload() -> None:

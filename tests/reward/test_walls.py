@@ -244,7 +244,7 @@ def test_iterate_candidates_train_without_credentials(tmp_path, monkeypatch):
     thread.start()
     try:
         iterate(IterateConfig(task="MiniHack-KeyRoom-S5-v0", rounds=1, candidates=1, steps=3072, eval_episodes=1,
-                              probe_transitions=200, workers=1, out=str(tmp_path)))
+                              probe_transitions=200, workers=1, train_envs=4, out=str(tmp_path)))
     finally:
         done.set()
         thread.join()

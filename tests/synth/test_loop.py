@@ -19,7 +19,7 @@ from autoreward.synth.offline.designer import OfflineDesigner
 from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
 
 TASK = "MiniHack-KeyRoom-S5-v0"
-TINY = dict(steps=1024, eval_episodes=2, probe_transitions=200, workers=2)
+TINY = dict(steps=1024, eval_episodes=2, probe_transitions=200, workers=2, train_envs=4)
 
 
 def _files(store: RunStore, r: int, k: int) -> set[str]:

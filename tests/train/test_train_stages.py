@@ -19,6 +19,7 @@ from autoreward.env import info as keys
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.train import build
 from autoreward.train.config import (
+    SPIN_S,
     AnnotatorConfig,
     CalmConfig,
     NetworkConfig,
@@ -140,10 +141,23 @@ def test_resolve_refuses_bad_configs_before_anything_starts(tmp_path):
 def test_env_workers():
     assert build.env_workers(TrainConfig(task=TASK, envs=4, workers=WorkerConfig(count=0))) == 0
     assert build.env_workers(TrainConfig(task=TASK, envs=4, workers=WorkerConfig(count=9))) == 4
-    auto = build.env_workers(TrainConfig(task=TASK, envs=4))
-    assert auto == max(1, min(4, (os.cpu_count() or 1) - 1))
+    cores = os.cpu_count() or 1
+    assert build.env_workers(TrainConfig(task=TASK, envs=4)) == 1  # fewer than 4 envs per worker does not pay
+    assert build.env_workers(TrainConfig(task=TASK, envs=32)) == max(1, min(cores, 8))
+    assert build.env_workers(TrainConfig(task=TASK, envs=32, workers=WorkerConfig(cores=3))) == 3
+    assert build.env_workers(TrainConfig(task=TASK, envs=32, workers=WorkerConfig(cores=16))) == 8
     with pytest.raises(UsageError, match="env worker"):
         build.env_workers(TrainConfig(task=TASK, reward=EXAMPLE, workers=WorkerConfig(count=0)))
+
+
+def test_spin_only_when_every_process_has_a_core():
+    def spin(cores, workers, spin_s=-1.0):
+        return build.spin_seconds(TrainConfig(task=TASK, workers=WorkerConfig(cores=cores, spin_s=spin_s)), workers)
+
+    assert spin(cores=16, workers=8) == SPIN_S
+    assert spin(cores=2, workers=2) == 0.0  # the trainer and two workers on two cores: a poller steals the core
+    assert spin(cores=2, workers=1) == SPIN_S
+    assert spin(cores=1, workers=1, spin_s=0.01) == 0.01  # given: kept
 
 
 # ----- build --------------------------------------------------------------------------------------------------
