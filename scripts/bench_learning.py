@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Benchmark: does a training setting learn as well per step? Evaluated success along training, per seed.
+
+Trains with the example reward under each named setting (the old defaults: 8 envs x 128 steps in one worker; the
+new: 32 envs x 32 steps, workers per core), saves the policy at every checkpoint and evaluates it on the task's
+own success (seeded games, apart from training's). Training results do not depend on the machine's load (the
+rollouts are synchronous and seeded); steps/s does, so it is measured separately (`autoreward bench train`) and
+success at equal wall-clock is read off these curves at steps = steps/s x seconds. Writes runs/bench/learning.json.
+
+    .venv/bin/python scripts/bench_learning.py [--steps 150000] [--seeds 0 1 2] [--episodes 50]
+        [--checkpoints 25000 50000 100000] [--settings old new]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+from autoreward.evaluate import evaluate
+from autoreward.train import ppo
+from autoreward.train.build import build_envs, build_model
+from autoreward.train.config import EVAL_SEED, PPOConfig, TrainConfig, WorkerConfig
+
+TASK = "MiniHack-KeyRoom-S5-v0"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = str(ROOT / "examples" / "minihack_keyroom_s5.py")
+SETTINGS: dict[str, dict[str, Any]] = {
+    "old": {"envs": 8, "ppo": PPOConfig(n_steps=128), "workers": WorkerConfig(count=1)},  # before issue 15
+    "new": {},  # today's defaults
+}
+
+
+class Checkpoints(BaseCallback):
+    """Saves the policy when training passes each of `marks` (in steps)."""
+
+    def __init__(self, marks: list[int], folder: Path) -> None:
+        super().__init__()
+        self.marks, self.folder, self.saved = sorted(marks), folder, {}
+
+    def _on_step(self) -> bool:
+        while self.marks and self.num_timesteps >= self.marks[0]:
+            path = self.folder / f"policy-{self.marks[0]}.zip"
+            self.model.save(path)
+            self.saved[self.marks.pop(0)] = path
+        return True
+
+
+def train_with_checkpoints(config: TrainConfig, marks: list[int]) -> dict[int, Path]:
+    """Train as `autoreward train` does, saving the policy at each mark and at the end."""
+    resolved = ppo.resolve(config)
+    resolved.out.mkdir(parents=True, exist_ok=True)
+    envs = build_envs(resolved.config, resolved.source, resolved.subgoals, resolved.out)
+    model = build_model(resolved.config, envs.venv, resolved.device)
+    saver = Checkpoints(marks, resolved.out)
+    outcome = ppo.run(model, envs, resolved.config, resolved.out / "metrics.jsonl", callbacks=[saver])
+    if outcome.stopped:
+        raise SystemExit(f"training stopped: {outcome.stopped}")
+    model.save(resolved.out / f"policy-{config.steps}.zip")
+    return {**saver.saved, config.steps: resolved.out / f"policy-{config.steps}.zip"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=150_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--checkpoints", type=int, nargs="+", default=[10_000, 20_000, 30_000, 50_000, 100_000])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "bench" / "learning"))
+    args = parser.parse_args()
+    ppo.configure_torch()
+    results: list[dict[str, Any]] = []
+    for name in args.settings:
+        for seed in args.seeds:
+            out = Path(args.out) / f"{name}-seed{seed}"
+            config = TrainConfig(task=TASK, reward=EXAMPLE, steps=args.steps, seed=seed, out=str(out),
+                                 **SETTINGS[name])
+            for steps, policy in sorted(train_with_checkpoints(config, args.checkpoints).items()):
+                result = evaluate(TASK, policy, episodes=args.episodes, seed=EVAL_SEED)
+                results.append({"setting": name, "seed": seed, "steps": steps, "success_rate": result.success_rate})
+                print(json.dumps(results[-1]), flush=True)
+    path = Path(args.out).parent / "learning.json"
+    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
