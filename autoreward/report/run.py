@@ -24,6 +24,8 @@ def run_page(root: str | Path) -> str:
     body = [tag("h1", f"autoreward run: {overview['config'].get('task')}"), header(overview, best),
             section("Candidates", candidate_table(overview, details), "candidates"),
             section("Plots", run_plots(overview, details, best), "plots")]
+    if overview.get("confirmation"):
+        body.append(section("Confirmation on fresh seeds", confirmation_table(overview["confirmation"]), "confirm"))
     rounds = sorted({int(c["round"]) for c in overview["candidates"]})
     body += [round_section(r, details) for r in rounds]
     return document(f"autoreward report: {Path(overview['dir']).name}", join(body))
@@ -79,6 +81,20 @@ def candidate_table(overview: Mapping[str, Any], details: Mapping[str, Mapping[s
         return tag("p", "no candidate yet", cls="muted")
     return table(["candidate", "status", "verdict stage", "errors / reason", "success", "mean return", "steps/s",
                   "LLM cost"], rows, numeric=frozenset({4, 5, 6, 7}))
+
+
+def confirmation_table(confirmation: Mapping[str, Any]) -> Html:
+    """The top candidates and the task reward alone retrained on fresh seeds: success per seed and the means."""
+    seeds = list(confirmation.get("seeds") or [])
+    rows = []
+    for entry in confirmation.get("entries") or []:
+        per_seed = {p.get("seed"): p.get("success_rate") for p in entry.get("per_seed") or []}
+        name = entry.get("name") or ""
+        rows.append([("task reward alone" if name == "baseline" else link(name)),
+                     *[pct(per_seed.get(s)) for s in seeds], pct(entry.get("mean_success")),
+                     num(entry.get("mean_return"))])
+    return table(["reward", *[f"seed {s}" for s in seeds], "mean success", "mean return"], rows,
+                 numeric=frozenset(range(1, len(seeds) + 3)))
 
 
 def run_plots(overview: Mapping[str, Any], details: Mapping[str, Mapping[str, Any]], best: str | None) -> Html:

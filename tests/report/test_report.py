@@ -152,6 +152,9 @@ def test_the_report_of_a_finished_run_shows_every_candidate_and_plot(finished_ru
         if detail["parent_diff"]:
             assert f"diff against the parent, {detail['record']['parent']}" in text
     assert "evaluation episodes" in text and "analysis of round 0" in text.lower()
+    assert "confirm" in shape.ids and "task reward alone" in text  # the confirmation's table, linked entries
+    assert {f"#cand-{e['name'].replace('/', '-')}" for e in overview["confirmation"]["entries"]
+            if e["name"] != "baseline"} <= set(shape.links)
 
 
 def test_the_report_loads_in_headless_chromium(finished_report, tmp_path):
