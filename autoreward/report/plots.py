@@ -14,6 +14,7 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, MaxNLocator
 
 DPI = 72  # small PNGs: the page stays well under a few MB with every plot inlined
 LABEL_CHARS = 40
@@ -35,6 +36,7 @@ def learning_curves(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | 
                 axes.text(0.5, 0.5, "no training episode has ended yet", transform=axes.transAxes, ha="center")
         success.set(title="success rate (training episodes)", xlabel="steps", ylim=(-0.03, 1.03))
         returns.set(title="task return (mean per episode)", xlabel="steps")
+        _steps_axis(success, returns)
         _legend(success, len(drawn))
         return _png(figure)
 
@@ -89,6 +91,7 @@ def components(metrics: Sequence[Mapping[str, Any]]) -> str | None:
                 bottom += values[0]
         means.set(title="reward components: mean per step", xlabel="steps")
         shares.set(title="share of the reward (|value| mass)", xlabel="steps", ylim=(0, 1))
+        _steps_axis(means, shares)
         _legend(shares, len(names))
         return _png(figure)
 
@@ -100,7 +103,7 @@ def outcomes(evaluation: Mapping[str, Any] | None) -> str | None:
     counts = {"success": round(float(evaluation.get("success_rate") or 0.0) * int(evaluation["episodes"]))}
     counts.update({str(k): int(v) for k, v in (evaluation.get("failure_causes") or {}).items()})
     with _style():
-        figure = Figure(figsize=(6, 0.6 + 0.35 * len(counts)), dpi=DPI)
+        figure = Figure(figsize=(6, 1.2 + 0.3 * len(counts)), dpi=DPI)
         axes = figure.subplots()
         labels = [_label(k) for k in counts]
         axes.barh(labels, list(counts.values()),
@@ -115,6 +118,13 @@ def _points(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], l
     """(steps, value) of the rollouts that had a value (a rollout with no finished episode has none)."""
     kept = [(float(r["steps"]), float(r[key])) for r in rows if r.get(key) is not None and r.get("steps") is not None]
     return [x for x, _ in kept], [y for _, y in kept]
+
+
+def _steps_axis(*axes: Any) -> None:
+    """Training steps as 50k, 100k, ... with a few ticks (full numbers run into each other)."""
+    for one in axes:
+        one.xaxis.set_major_formatter(EngFormatter(sep=""))
+        one.xaxis.set_major_locator(MaxNLocator(6))
 
 
 def _markers(points: int) -> dict[str, Any]:
