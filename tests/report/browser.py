@@ -18,20 +18,21 @@ from pathlib import Path
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
-<pre id="result">pending</pre><iframe id="page" src="{src}" width="1200" height="900"></iframe>
+<pre id="result">pending</pre>
 <script>
-document.getElementById("page").addEventListener("load", () => {{
-  const doc = document.getElementById("page").contentDocument;
-  const images = Array.from(doc.images);
-  Promise.all(images.map(img => img.decode().then(
-      () => ({{alt: img.alt, width: img.naturalWidth, height: img.naturalHeight}}),
-      error => ({{alt: img.alt, width: 0, height: 0, error: String(error)}}))))
-    .then(found => {{
-      document.getElementById("result").textContent = JSON.stringify({{
-        images: found, scripts: doc.scripts.length, title: doc.title,
-        pwned: Boolean(doc.defaultView.__pwned), anchors: Array.from(doc.querySelectorAll("[id]")).length}});
-    }});
+const frame = document.createElement("iframe");
+frame.width = 1200; frame.height = 900;
+frame.addEventListener("load", () => {{
+  // the frame's load event waits for its images: each has loaded, or failed, by now
+  const doc = frame.contentDocument;
+  const images = Array.from(doc.images).map(img => ({{alt: img.alt, complete: img.complete,
+                                                       width: img.naturalWidth, height: img.naturalHeight}}));
+  document.getElementById("result").textContent = JSON.stringify({{
+    images: images, scripts: doc.scripts.length, title: doc.title,
+    pwned: Boolean(doc.defaultView.__pwned), anchors: doc.querySelectorAll("[id]").length}});
 }});
+frame.src = "{src}";
+document.body.appendChild(frame);
 </script></body></html>
 """
 

@@ -17,6 +17,7 @@ import pytest
 from autoreward.cli import main
 from autoreward.llm.base import LLMError
 from autoreward.report.build import write_report
+from autoreward.report.plots import outcomes
 from autoreward.synth import loop
 from autoreward.synth.inspect import candidate_detail, run_overview
 from autoreward.synth.offline.analyzer import OfflineAnalyzer
@@ -40,7 +41,7 @@ class PageShape(HTMLParser):
         self.problems: list[str] = []
         self.ids: list[str] = []
         self.links: list[str] = []
-        self.table_links: list[str] = []  # links inside tables: the candidate table's
+        self.tables: list[list[str]] = []  # the links inside each table, in page order (the candidate table first)
         self.images: list[dict[str, str]] = []
         self.tags: list[str] = []
         self.text: list[str] = []
@@ -50,10 +51,12 @@ class PageShape(HTMLParser):
         self.tags.append(name)
         self.ids += [values["id"]] if "id" in values else []
         self.problems += [f"<{name} {k}=...>: an event handler" for k in values if k.startswith("on")]
+        if name == "table":
+            self.tables.append([])
         if name == "a":
             self.links.append(values.get("href", ""))
             if "table" in self.open:
-                self.table_links.append(values.get("href", ""))
+                self.tables[-1].append(values.get("href", ""))
         if name == "img":
             self.images.append(values)
         for key in ("src", "href"):
@@ -107,7 +110,8 @@ def _in_chromium(page: Path, work: Path, shots: str) -> browser.Loaded:
     loaded = browser.load(binary, page, work)
     assert loaded.console == []
     assert loaded.result["scripts"] == 0 and loaded.result["pwned"] is False
-    assert loaded.result["images"] and all(i["width"] > 0 and i["height"] > 0 for i in loaded.result["images"]), \
+    assert loaded.result["images"] and all(i["complete"] and i["width"] > 0 and i["height"] > 0
+                                           for i in loaded.result["images"]), \
         loaded.result["images"]
     shot = work / f"{shots}.png"
     assert browser.screenshot(binary, page, shot, work) == []
@@ -135,7 +139,7 @@ def test_the_report_of_a_finished_run_shows_every_candidate_and_plot(finished_ru
     overview = run_overview(finished_run.root)
     names = [f"{c['round']}/{c['candidate']}" for c in overview["candidates"]]
     assert {f"cand-{n.replace('/', '-')}" for n in names} <= set(shape.ids)
-    assert shape.table_links == [f"#cand-{n.replace('/', '-')}" for n in names]  # the table, in order
+    assert shape.tables[0] == [f"#cand-{n.replace('/', '-')}" for n in names]  # the candidate table, in order
     assert [i["alt"].split(",")[0] for i in shape.images] == [
         "learning curves of every candidate", "evaluated success by round", "reward components of the best candidate",
         "evaluation outcomes of the best candidate"]
@@ -161,6 +165,28 @@ def test_the_report_loads_in_headless_chromium(finished_report, tmp_path):
     path, _ = finished_report
     loaded = _in_chromium(path, tmp_path, "finished")
     assert len(loaded.result["images"]) == 4 and loaded.result["title"].startswith("autoreward report")
+
+
+def test_the_browser_check_sees_a_broken_image_a_script_and_a_console_message(tmp_path):
+    """The Chromium check can fail: an image that does not decode, a script that runs, a console message."""
+    binary = browser.find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium found (apt-get install chromium, or set AUTOREWARD_CHROMIUM)")
+    good = base64.b64encode(_real_png()).decode()
+    page = tmp_path / "bad.html"
+    page.write_text(f'<!DOCTYPE html><html><body><img alt="good" src="data:image/png;base64,{good}">'
+                    '<img alt="bad" src="data:image/png;base64,iVBORw0KGgoAAAAAAAAA">'
+                    '<script>window.__pwned = 1; console.error("ran")</script></body></html>')
+    loaded = browser.load(binary, page, tmp_path)
+    assert [(i["alt"], i["width"] > 0) for i in loaded.result["images"]] == [("good", True), ("bad", False)]
+    assert loaded.result["pwned"] is True and loaded.result["scripts"] == 1
+    assert any("ran" in line for line in loaded.console)
+
+
+def _real_png() -> bytes:
+    """A small real PNG (matplotlib's), to tell a decoding image from a broken one."""
+    uri = outcomes({"episodes": 2, "success_rate": 0.5, "failure_causes": {"timeout": 1}})
+    return base64.b64decode(uri.split(",", 1)[1])
 
 
 class HostileDesigner(OfflineDesigner):
