@@ -15,6 +15,8 @@ EXAMPLE = ROOT / "examples" / "minihack_keyroom_s5.py"  # the hand-written KeyRo
 KEYROOM = "MiniHack-KeyRoom-S5-v0"
 ROOM = "MiniHack-Room-5x5-v0"
 LAVA = "MiniHack-LavaCrossingS9N1-v0"
+#: The synthesis loop's tiny budgets in tests: real trainings and evaluations, seconds each.
+TINY_ITERATE = dict(steps=1024, eval_episodes=2, probe_transitions=200, workers=2, train_envs=4)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0, poll_s: float = 0.05) -> None:

@@ -1,4 +1,4 @@
-"""The `autoreward` command line: envs, check, train, eval, bench, iterate, inspect, serve, calm.
+"""The `autoreward` command line: envs, check, train, eval, bench, iterate, inspect, report, serve, calm.
 
 Exit codes: 0 done (or accepted), 1 rejected or failed (the reason is printed), 2 usage error, 130 interrupted.
 Library code prints nothing; everything users see is printed by these modules, with rich. The parser

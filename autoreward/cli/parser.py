@@ -14,7 +14,8 @@ from autoreward.cli.common import TOKEN_ENV
 from autoreward.synth.store import IterateConfig
 from autoreward.train.config import EVAL_SEED, AnnotatorConfig, CalmConfig, OniConfig, TrainConfig, WorkerConfig
 
-DESCRIPTION = "The `autoreward` command line: envs, check, train, eval, bench, iterate, inspect, serve, calm."
+DESCRIPTION = ("The `autoreward` command line: envs, check, train, eval, bench, iterate, inspect, report, serve, "
+               "calm.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_bench_parser(sub)
     _synth_commands(sub)
+    _report_command(sub)
     _serve_command(sub)
     _calm_commands(sub)
     return parser
@@ -151,7 +153,8 @@ def _synth_commands(sub: Any) -> None:
     it.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished candidates are kept")
     it.set_defaults(handler="autoreward.cli.synth:cmd_iterate")
 
-    ins = sub.add_parser("inspect", help="show a run: rounds and candidates, one candidate, or a diff of two")
+    ins = sub.add_parser("inspect", help="show a run: rounds and candidates, one candidate, or a diff of two (or a "
+                                         "training folder's records)")
     ins.add_argument("run", nargs="?", help="run directory (runs/<run_id>; default: the latest run under --runs)")
     ins.add_argument("--runs", default="runs", metavar="DIR",
                      help="where to look for the latest run when no RUN_DIR is given (default runs/)")
@@ -159,6 +162,19 @@ def _synth_commands(sub: Any) -> None:
     ins.add_argument("--diff", nargs=2, metavar=("R1/K1", "R2/K2"), help="diff two candidates' reward files")
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(handler="autoreward.cli.synth:cmd_inspect")
+
+
+def _report_command(sub: Any) -> None:
+    """Register `report`: one self-contained HTML page of a run or a training."""
+    rep = sub.add_parser("report", help="write one self-contained HTML page of a run (or an `autoreward train` "
+                                        "folder): plots, code, verdicts, analyses, episodes")
+    rep.add_argument("run", nargs="?", help="run directory or training folder (default: the latest run under --runs)")
+    rep.add_argument("--runs", default="runs", metavar="DIR",
+                     help="where to look for the latest run when no RUN_DIR is given (default runs/)")
+    rep.add_argument("--out", metavar="FILE.html", help="where to write the page (default RUN_DIR/report.html)")
+    rep.add_argument("--open", action="store_true", help="open the page in the default browser")
+    rep.set_defaults(handler="autoreward.cli.report:cmd_report")
+
 
 def _serve_command(sub: Any) -> None:
     """Register `serve` on the CLI's subparsers."""

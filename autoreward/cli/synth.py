@@ -17,7 +17,7 @@ from autoreward.cli.common import console, err_console
 from autoreward.errors import UsageError
 from autoreward.llm.providers import require_credentials
 from autoreward.paths import latest_run
-from autoreward.synth.inspect import candidate_detail, diff_candidates, run_overview
+from autoreward.synth.inspect import candidate_detail, diff_candidates, is_training_dir, run_overview, training_detail
 from autoreward.synth.loop import RunStopped, iterate
 from autoreward.synth.records import (
     BaselineEvent,
@@ -181,7 +181,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         args.run = str(latest_run(args.runs))
         if not args.json:
             console.print(f"latest run under {escape(args.runs)}: {escape(args.run)}")
-    if args.diff:
+    if is_training_dir(args.run):  # an `autoreward train` folder: its records, as the report reads them
+        detail = training_detail(args.run)
+        result = detail["result"] or {}
+        print(json.dumps(detail, indent=2) if args.json else
+              f"{detail['dir']}: {len(detail['metrics'])} rollouts, {result.get('steps', 'running')} steps, "
+              f"stopped: {result.get('stopped_reason')}")
+    elif args.diff:
         text = diff_candidates(args.run, *args.diff)
         print(json.dumps({"diff": text}) if args.json else (text or "(identical)"))
     elif args.candidate:

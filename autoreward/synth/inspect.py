@@ -1,4 +1,9 @@
-"""`autoreward inspect`: what a run did, as plain records (the CLI prints them as tables or JSON)."""
+"""`autoreward inspect` and `autoreward report`: what a run (or one training) did, as plain records.
+
+The one reader of the run layout (autoreward.synth.store) for people: the CLI prints these records as tables or
+JSON, and the HTML report (autoreward.report) draws its plots from the same records. Files that are missing
+(a run still going, or interrupted) are None or empty, never an error.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from autoreward.env.card import card_for
 from autoreward.errors import UsageError
-from autoreward.io import read_jsonl
 from autoreward.synth.records import read_best
 from autoreward.synth.store import RunStore
 
@@ -18,10 +23,12 @@ def run_overview(root: str | Path) -> dict[str, Any]:
     """The run's config and status, every candidate's record and LLM cost, and the best candidate."""
     store = RunStore.open(root)
     run = store.read_run()
-    calls = read_jsonl(store.calls_path) if store.calls_path.is_file() else []
+    calls = read_records(store.calls_path)
     best = read_best(store.root / "best" / "summary.json")
+    config = run.get("config") or {}
     return {
-        "dir": str(store.root), "status": run.get("status"), "config": run.get("config"),
+        "dir": str(store.root), "status": run.get("status"), "config": config,
+        "task_text": config.get("description") or _goal(config.get("task")),
         "started": run.get("started"), "ended": run.get("ended"),
         "candidates": [asdict(c) for c in store.candidates()],
         "best": None if best is None else {k: best.get(k) for k in ("answer", "round", "candidate", "success_rate",
@@ -30,24 +37,57 @@ def run_overview(root: str | Path) -> dict[str, Any]:
         "confirmation": _json(store.root / "confirm" / "summary.json"),
         "llm": {"calls": sum(1 for c in calls if not c.get("cached")),
                 "cached": sum(1 for c in calls if c.get("cached")),
+                "tokens": sum(int(c.get("prompt_tokens") or 0) + int(c.get("completion_tokens") or 0)
+                              for c in calls if not c.get("cached")),
                 "cost": round(sum(float(c.get("cost") or 0.0) for c in calls), 6)},
     }
 
 
 def candidate_detail(root: str | Path, which: str) -> dict[str, Any]:
-    """One candidate (`R/K`): its record, code, verdict and the analysis of its round."""
+    """One candidate (`R/K`): its record, code and the diff from its parent's, verdict and review, evaluation,
+    evaluated episodes, training metrics (one record per rollout) and the analysis of its round."""
     store = RunStore.open(root)
     r, k = parse_candidate(which)
     folder = store.candidate_dir(r, k)
     if not folder.is_dir():
         raise UsageError(f"no candidate {which} in {root}")
+    record = store.read_candidate(r, k)
+    code = _text(folder / "reward.py")
+    parent_code = None
+    if record.parent:
+        pr, pk = parse_candidate(record.parent)
+        parent_code = _text(store.candidate_dir(pr, pk) / "reward.py")
     return {
-        "record": asdict(store.read_candidate(r, k)),
-        "code": _text(folder / "reward.py"),
-        "verdict": json.loads(_text(folder / "verdict.json") or "null"),
+        "record": asdict(record),
+        "code": code,
+        "parent_diff": None if code is None or parent_code is None else
+        code_diff(parent_code, code, f"{record.parent}/reward.py", f"{which}/reward.py"),
+        "verdict": _json(folder / "verdict.json"),
+        "review": _text(folder / "review.md"),
         "eval": _eval_digest(folder / "eval.json"),
+        "trajectories": read_records(folder / "trajectories.jsonl"),
+        "metrics": read_records(folder / "train" / "metrics.jsonl"),
         "analysis": _text(store.round_dir(r) / "analysis.md"),
     }
+
+
+def training_detail(folder: str | Path) -> dict[str, Any]:
+    """An `autoreward train` output folder: its config and result (train.json, None while it runs), metrics,
+    and the evaluation with its episodes when it was evaluated."""
+    folder = Path(folder)
+    if not is_training_dir(folder):
+        raise UsageError(f"{str(folder)!r} is neither a run directory (run.json) nor a training folder "
+                         "(train.json or metrics.jsonl)")
+    saved = _json(folder / "train.json") or {}
+    return {"dir": str(folder), "config": saved.get("config"), "result": saved.get("result"),
+            "versions": saved.get("versions"), "metrics": read_records(folder / "metrics.jsonl"),
+            "eval": _eval_digest(folder / "eval.json"), "trajectories": read_records(folder / "trajectories.jsonl")}
+
+
+def is_training_dir(folder: str | Path) -> bool:
+    """Whether `folder` is a training's output (train.json or metrics.jsonl) rather than a run (run.json)."""
+    folder = Path(folder)
+    return not (folder / "run.json").is_file() and any((folder / n).is_file() for n in ("train.json", "metrics.jsonl"))
 
 
 def diff_candidates(root: str | Path, a: str, b: str) -> str:
@@ -60,8 +100,13 @@ def diff_candidates(root: str | Path, a: str, b: str) -> str:
         if code is None:
             raise UsageError(f"candidate {which} has no reward.py in {root}")
         texts.append(code)
-    return "".join(difflib.unified_diff(texts[0].splitlines(keepends=True), texts[1].splitlines(keepends=True),
-                                        fromfile=f"{a}/reward.py", tofile=f"{b}/reward.py"))
+    return code_diff(texts[0], texts[1], f"{a}/reward.py", f"{b}/reward.py")
+
+
+def code_diff(old: str, new: str, old_name: str, new_name: str) -> str:
+    """A unified diff of two reward files ("" when they are the same)."""
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=old_name, tofile=new_name))
 
 
 def parse_candidate(text: str) -> tuple[int, int]:
@@ -70,6 +115,33 @@ def parse_candidate(text: str) -> tuple[int, int]:
     except ValueError:
         raise UsageError(f"a candidate is written ROUND/CANDIDATE, e.g. 0/1 (got {text!r})") from None
     return r, k
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file; [] when it is missing. A last line still being written is left out."""
+    if not path.is_file():
+        return []
+    records = []
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        try:
+            if line.strip():
+                records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) - 1 and not line.endswith("\n"):
+                break  # a writer's append in progress
+            raise
+    return records
+
+
+def _goal(task: str | None) -> str | None:
+    """The env card's goal for `task` (what the designer was told when the run gave no task text)."""
+    if not task:
+        return None
+    try:
+        return card_for(task).task(task).goal.strip()
+    except UsageError:
+        return None
 
 
 def _json(path: Path) -> Any:

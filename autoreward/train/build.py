@@ -14,6 +14,7 @@ with one annotation server (given, or started here) for ONI's labels and CALM's 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import threading
 import time
@@ -39,6 +40,7 @@ from autoreward.train.oni import annotation_server, attach_intrinsic, task_coef
 from autoreward.train.vec import WorkerError, WorkerVecEnv
 
 NO_WORKERS = "no reward code: envs in the trainer process"  # the isolation record of envs in the trainer
+TENSORBOARD_DIR = "tensorboard"  # event files, in the output folder, when tensorboard is installed
 
 
 def env_factory(config: TrainConfig, rank: int, reward_source: str | None,
@@ -171,6 +173,8 @@ def build_model(config: TrainConfig, venv: VecEnv, device: str) -> PPO:
     """PPO on `venv` with `config.ppo` and the policy of `config.network`, on `device` (cpu or cuda).
 
     PPO learns in whole rollouts of n_steps per env: a budget smaller than one rollout shrinks the rollout.
+    With tensorboard installed, SB3 also writes TensorBoard event files to `<out>/tensorboard/` (see
+    `tensorboard_dir`).
     """
     ppo = config.ppo
     n_steps = max(8, min(ppo.n_steps, config.steps // config.envs))
@@ -179,8 +183,16 @@ def build_model(config: TrainConfig, venv: VecEnv, device: str) -> PPO:
         "MultiInputPolicy", venv, n_steps=n_steps, batch_size=batch_size, n_epochs=ppo.n_epochs,
         learning_rate=ppo.learning_rate, gamma=ppo.gamma, gae_lambda=ppo.gae_lambda, clip_range=ppo.clip_range,
         ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, max_grad_norm=ppo.max_grad_norm, seed=config.seed,
-        device=device, verbose=0, policy_kwargs=policy_kwargs(config),
+        device=device, verbose=0, policy_kwargs=policy_kwargs(config), tensorboard_log=tensorboard_dir(config),
     )
+
+
+def tensorboard_dir(config: TrainConfig) -> str | None:
+    """Where TensorBoard event files go: `<out>/tensorboard` when tensorboard is importable (the optional
+    `autoreward[tensorboard]` extra), else None (nothing is written)."""
+    if importlib.util.find_spec("tensorboard") is None:
+        return None
+    return str(Path(config.out) / TENSORBOARD_DIR)
 
 
 def policy_kwargs(config: TrainConfig) -> dict[str, Any]:

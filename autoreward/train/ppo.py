@@ -17,6 +17,7 @@ per process that trains: `configure_torch`.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,10 +37,10 @@ from autoreward.env.card import card_for
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.io import write_json_atomic
 from autoreward.reward.static import check_static
-from autoreward.train.build import TrainingEnvs, Watchdog, build_envs, build_model
+from autoreward.train.build import TENSORBOARD_DIR, TrainingEnvs, Watchdog, build_envs, build_model
 from autoreward.train.calm_setup import calm_coef, resolve_subgoals
 from autoreward.train.config import TrainConfig
-from autoreward.train.metrics import RolloutMetrics
+from autoreward.train.metrics import RolloutMetrics, scalars
 from autoreward.train.oni import parse_intrinsic, task_coef
 from autoreward.train.vec import WorkerError
 
@@ -139,10 +140,12 @@ def resolve_device(device: str) -> str:
 
 
 def _prepare_out(out: Path) -> Path:
-    """Create the output folder; the path of its metrics.jsonl, emptied (a run's records are its own)."""
+    """Create the output folder; the path of its metrics.jsonl, emptied, and no earlier TensorBoard events (a
+    run's records are its own)."""
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
     metrics_path.unlink(missing_ok=True)
+    shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
     return metrics_path
 
 
@@ -181,6 +184,9 @@ class _TrainingCallback(BaseCallback):
         values = self.model.logger.name_to_value
         extra = {key.split("/")[-1]: round(float(v), 6) for key, v in values.items() if key.startswith("train/")}
         self.last = self.metrics.summary(self.num_timesteps, extra or None)
+        if self.model.tensorboard_log is not None:  # SB3 writes them with its own, at the end of this rollout
+            for tag, value in scalars(self.last).items():
+                self.model.logger.record(tag, value)
         if self.progress:
             self.progress(self.num_timesteps, self.total, self.last)
 

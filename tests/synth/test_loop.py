@@ -17,24 +17,15 @@ from autoreward.cli import main
 from autoreward.synth.loop import _select, iterate
 from autoreward.synth.offline.designer import OfflineDesigner
 from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
+from tests.common import KEYROOM, TINY_ITERATE
 
-TASK = "MiniHack-KeyRoom-S5-v0"
-TINY = dict(steps=1024, eval_episodes=2, probe_transitions=200, workers=2, train_envs=4)
+TASK = KEYROOM
+TINY = TINY_ITERATE
 
 
 def _files(store: RunStore, r: int, k: int) -> set[str]:
     folder = store.candidate_dir(r, k)
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> RunStore:
-    out = tmp_path_factory.mktemp("runs")
-    events: list[tuple[str, dict]] = []
-    store = iterate(IterateConfig(task=TASK, rounds=2, candidates=2, out=str(out), confirm_seeds=2, confirm_top=1,
-                                  **TINY), on_event=lambda e, d: events.append((e, d)))
-    store.events = events  # type: ignore[attr-defined]
-    return store
 
 
 def test_offline_run_records_every_stage(finished_run):
