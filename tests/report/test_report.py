@@ -101,12 +101,21 @@ def _check_page(path: Path) -> PageShape:
     return shape
 
 
+def _chromium() -> str:
+    """The browser, or a skip that says why; under CI (AUTOREWARD_REQUIRE_BROWSER=1, set by .ci/run) a failure."""
+    binary = browser.find_chromium()
+    if binary is None:
+        reason = "no Chromium found (apt-get install chromium, or set AUTOREWARD_CHROMIUM); .ci/run installs it"
+        if os.environ.get("AUTOREWARD_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return binary
+
+
 def _in_chromium(page: Path, work: Path, shots: str) -> browser.Loaded:
     """Load `page` in headless Chromium: every image decoded, nothing ran, nothing on the console; a screenshot
     (kept in $AUTOREWARD_REPORT_SHOTS when set)."""
-    binary = browser.find_chromium()
-    if binary is None:
-        pytest.skip("no Chromium found (apt-get install chromium, or set AUTOREWARD_CHROMIUM); .ci/run installs it")
+    binary = _chromium()
     loaded = browser.load(binary, page, work)
     assert loaded.console == []
     assert loaded.result["scripts"] == 0 and loaded.result["pwned"] is False
@@ -169,9 +178,7 @@ def test_the_report_loads_in_headless_chromium(finished_report, tmp_path):
 
 def test_the_browser_check_sees_a_broken_image_a_script_and_a_console_message(tmp_path):
     """The Chromium check can fail: an image that does not decode, a script that runs, a console message."""
-    binary = browser.find_chromium()
-    if binary is None:
-        pytest.skip("no Chromium found (apt-get install chromium, or set AUTOREWARD_CHROMIUM)")
+    binary = _chromium()
     good = base64.b64encode(_real_png()).decode()
     page = tmp_path / "bad.html"
     page.write_text(f'<!DOCTYPE html><html><body><img alt="good" src="data:image/png;base64,{good}">'
