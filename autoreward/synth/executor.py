@@ -1,7 +1,8 @@
 """Where candidate trainings run: an executor interface, a local process pool, and the job they run.
 
-The loop only calls `submit(fn, *args) -> Future` and `shutdown(cancel)`; a Ray executor can implement the same
-two methods (`ray.remote(fn).remote(*args)` wrapped in a Future) without touching the loop.
+The loop builds `Job`s (`synth.jobs`: a function, its arguments, the files it reads and the folder it writes)
+and only calls `run(job) -> Future` and `shutdown(cancel)`. `LocalExecutor` runs them in a process pool on this
+machine; `synth.ray_executor.RayExecutor` runs them as Ray tasks on a cluster with no shared filesystem.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import socket
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -17,13 +19,14 @@ from typing import Any, Protocol
 
 from autoreward.evaluate import evaluate
 from autoreward.reward.walls import drop_credentials
+from autoreward.synth.jobs import Figures, Job, settle
 from autoreward.synth.summary import build_summary
 from autoreward.train.config import EVAL_SEED, SPIN_S, TrainConfig, WorkerConfig
 from autoreward.train.ppo import configure_torch, train
 
 
 class Executor(Protocol):
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future: ...
+    def run(self, job: Job) -> Future: ...
 
     def shutdown(self, cancel: bool = False) -> None: ...
 
@@ -39,7 +42,13 @@ class LocalExecutor:
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_worker_init, initargs=(spin_s,))
 
+    def run(self, job: Job) -> Future:
+        """The job in a pool process, on this filesystem: its output folder is written where it is."""
+        future = self._pool.submit(run_here, job.fn, job.kwargs)
+        return future if job.then is None else settle(future, lambda done: job.then(done.result()))
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Any function in a pool process (the benchmark suite's seeds)."""
         return self._pool.submit(fn, *args)
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -55,7 +64,15 @@ def default_workers(candidates: int) -> int:
     return max(1, min(candidates, os.cpu_count() or 1))
 
 
-_SPIN_S = SPIN_S  # set in each pool process by _worker_init
+_SPIN_S = SPIN_S  # set in each pool process by _worker_init, in each Ray task by set_share
+_CORES: int | None = None  # the cores this process's training may use; None: all of the machine's
+
+
+def set_share(spin_s: float, cores: int | None) -> None:
+    """What this process's trainings may use: how long to poll before sleeping, and how many cores (the env
+    worker processes are one fewer, the trainer takes one)."""
+    global _SPIN_S, _CORES
+    _SPIN_S, _CORES = spin_s, cores
 
 
 def _worker_init(spin_s: float = SPIN_S) -> None:
@@ -63,8 +80,7 @@ def _worker_init(spin_s: float = SPIN_S) -> None:
 
     Candidates call no LLM: their processes drop the run's credentials (the env workers that run reward code
     start with none at all, autoreward.train.vec)."""
-    global _SPIN_S
-    _SPIN_S = spin_s
+    set_share(spin_s, None)
     drop_credentials()
     if hasattr(signal, "SIGKILL") and os.uname().sysname == "Linux":
         libc = ctypes.CDLL(None, use_errno=True)
@@ -72,13 +88,28 @@ def _worker_init(spin_s: float = SPIN_S) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the loop's to handle: it terminates the pool
 
 
-def train_and_evaluate(task: str, reward: str, out: str, steps: int, seed: int, envs: int, device: str,
-                       eval_episodes: int) -> dict[str, Any]:
+def run_here(fn: Callable[..., Figures], kwargs: dict[str, Any], node_id: str | None = None) -> Figures:
+    """A job's function, with where it ran (`node_id`: the Ray node, None outside Ray; `hostname`)."""
+    return {**fn(**kwargs), "node_id": node_id, "hostname": socket.gethostname()}
+
+
+def training_job(task: str, reward: str | Path | None, out: str | Path, steps: int, seed: int, envs: int,
+                 device: str, eval_episodes: int, label: str,
+                 then: Callable[[Figures], Figures] | None = None) -> Job:
+    """`train_and_evaluate` as a job: it reads the reward file and writes `out`; a trainer and one env per core."""
+    return Job(fn=train_and_evaluate, inputs=("reward",), output="out", cpus=envs + 1, label=label, then=then,
+               kwargs={"task": task, "reward": None if reward is None else str(reward), "out": str(out),
+                       "steps": steps, "seed": seed, "envs": envs, "device": device, "eval_episodes": eval_episodes})
+
+
+def train_and_evaluate(task: str, reward: str | None, out: str, steps: int, seed: int, envs: int, device: str,
+                       eval_episodes: int) -> Figures:
     """One candidate's training and evaluation, in a worker process; returns the figures the loop records."""
     out_dir = Path(out)
     configure_torch()  # this process trains
+    workers = WorkerConfig(spin_s=_SPIN_S, count=-1 if _CORES is None else max(1, _CORES - 1))
     result = train(TrainConfig(task=task, reward=reward, steps=steps, seed=seed, envs=envs, device=device,
-                               out=str(out_dir / "train"), workers=WorkerConfig(spin_s=_SPIN_S)))
+                               out=str(out_dir / "train"), workers=workers))
     figures: dict[str, Any] = {"steps": result.steps, "train_seconds": round(result.seconds, 1),
                                "sps": round(result.sps, 1), "stopped_reason": result.stopped_reason}
     if not result.ok or result.policy is None:

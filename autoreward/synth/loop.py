@@ -29,7 +29,7 @@ from autoreward.reward.contract import describe_task
 from autoreward.reward.critic import Verdict, critique
 from autoreward.synth.answer import Baseline, best_summary, choose_answer, confirm, start_baseline
 from autoreward.synth.comparison import compare, lessons
-from autoreward.synth.executor import Executor, LocalExecutor, default_workers, train_and_evaluate
+from autoreward.synth.executor import Executor, LocalExecutor, default_workers, training_job
 from autoreward.synth.records import (
     Analysis,
     CandidateEvent,
@@ -71,7 +71,7 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
     llm = make_llm(config.llm, run_dir=store.root, cache_path=Path(config.out) / "llm-cache.sqlite",
                    api_base=config.llm_api_base, timeout_s=config.llm_timeout_s,
                    max_calls=config.max_llm_calls, max_cost=config.max_llm_cost)
-    pool = executor or LocalExecutor(config.workers or default_workers(config.candidates))
+    pool = executor or _executor_for(config)
     status = "running"
     try:
         _search(store, config, roles_for(llm), pool, emit)
@@ -110,6 +110,11 @@ def _open_run(config: IterateConfig | None, resume: str | Path | None, budget: d
     _validate(config)
     store = RunStore.create(config)
     return store, {"config": asdict(config), "versions": _versions(), "started": _now(), "status": "running"}, config
+
+
+def _executor_for(config: IterateConfig) -> Executor:
+    """The run's executor: this machine's process pool."""
+    return LocalExecutor(config.workers or default_workers(config.candidates))
 
 
 def _search(store: RunStore, config: IterateConfig, roles: Roles, pool: Executor, emit: Events) -> None:
@@ -162,6 +167,8 @@ def _run_round(store: RunStore, config: IterateConfig, context: DesignContext, r
             emit("candidate", CandidateEvent(round=r, candidate=record.candidate, stage="done (resumed)",
                                              record=asdict(record)))
             continue
+        if record.retryable:  # accepted, then lost with its machine: train it again
+            record.status, record.reason, record.retryable = "accepted", None, False
         if record.status != "accepted":
             ctx = replace(context, candidate=record.candidate,
                           seed=config.seed * 1000 + r * 100 + record.candidate)
@@ -174,8 +181,9 @@ def _run_round(store: RunStore, config: IterateConfig, context: DesignContext, r
             out = store.candidate_dir(r, record.candidate)
             emit("candidate", CandidateEvent(round=r, candidate=record.candidate, stage="training",
                                              train_dir=str(out / "train"), steps=config.steps))
-            future = pool.submit(train_and_evaluate, config.task, str(out / "reward.py"), str(out), config.steps,
-                                 config.seed, config.train_envs, config.device, config.eval_episodes)
+            future = pool.run(training_job(config.task, out / "reward.py", out, config.steps, config.seed,
+                                           config.train_envs, config.device, config.eval_episodes,
+                                           label=f"candidate {r}/{record.candidate}"))
             running[future] = record
     _wait_for_trainings(store, config, r, running, emit, baseline)
     baseline.wait(store, emit)
@@ -331,6 +339,7 @@ def _validate(config: IterateConfig) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if config.repairs < 0:
         raise UsageError("--repairs must be 0 or more")
+
 
 
 def _versions() -> dict[str, str]:
