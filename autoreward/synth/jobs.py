@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 Figures = dict[str, Any]
+WORK_PREFIX = "autoreward-job-"  # a job's work folder on its node: autoreward-job-<pid>-<label>-<random>
 
 
 class RetryableJobError(RuntimeError):
@@ -60,8 +61,9 @@ def ship(job: Job) -> Shipped:
 def run_shipped(shipped: Shipped) -> tuple[Figures, dict[str, bytes]]:
     """Run a shipped job in a temporary folder of this machine; its figures and the files its output holds
     (relative POSIX path -> bytes). The folder is removed afterwards, whatever happened."""
+    sweep_abandoned()
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in shipped.label)
-    work = Path(tempfile.mkdtemp(prefix=f"autoreward-{safe}-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-{safe}-"))
     try:
         kwargs = dict(shipped.kwargs)
         for name, (file_name, data) in shipped.files.items():
@@ -78,6 +80,27 @@ def run_shipped(shipped: Shipped) -> tuple[Figures, dict[str, bytes]]:
         return figures, files
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def sweep_abandoned(root: str | Path | None = None) -> list[Path]:
+    """Remove the work folders of jobs whose process is gone (killed, so its `finally` never ran); the removed."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        pid = folder.name[len(WORK_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def place(files: dict[str, bytes], out: str | Path) -> None:

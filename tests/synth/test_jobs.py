@@ -3,14 +3,17 @@ how a retryable failure is recorded and resumed."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from autoreward.synth.executor import LocalExecutor
-from autoreward.synth.jobs import Job, RetryableJobError, place, run_shipped, settle, ship
+from autoreward.synth.jobs import WORK_PREFIX, Job, RetryableJobError, place, run_shipped, settle, ship, sweep_abandoned
 from autoreward.synth.results import record_training
 from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
 
@@ -93,3 +96,15 @@ def test_a_lost_training_is_a_retryable_failure_that_resume_does_not_take_as_fin
     crashed.set_exception(ValueError("bad reward"))
     record_training(store, CandidateRecord(0, 1, status="accepted"), crashed)
     assert store.read_candidate(0, 1).final and not store.read_candidate(0, 1).retryable
+
+
+def test_the_work_folders_of_killed_jobs_are_swept_and_live_ones_kept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    abandoned = tmp_path / f"{WORK_PREFIX}{dead.pid}-candidate-0-0-x1"
+    live = tmp_path / f"{WORK_PREFIX}{os.getpid()}-candidate-0-1-x2"
+    other = tmp_path / "autoreward-worker-x3"  # not a job's folder
+    for folder in (abandoned, live, other):
+        (folder / "inputs").mkdir(parents=True)
+    assert sweep_abandoned(tmp_path) == [abandoned]
+    assert not abandoned.exists() and live.is_dir() and other.is_dir()
