@@ -30,6 +30,7 @@ from autoreward.reward.critic import Verdict, critique
 from autoreward.synth.answer import Baseline, best_summary, choose_answer, confirm, start_baseline
 from autoreward.synth.comparison import compare, lessons
 from autoreward.synth.executor import Executor, LocalExecutor, default_workers, training_job
+from autoreward.synth.ray_executor import RayExecutor
 from autoreward.synth.records import (
     Analysis,
     CandidateEvent,
@@ -44,7 +45,7 @@ from autoreward.synth.records import (
 )
 from autoreward.synth.results import gain, record_training, reuse_twin, training_progress
 from autoreward.synth.roles import Roles, roles_for
-from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
+from autoreward.synth.store import EXECUTORS, CandidateRecord, IterateConfig, RunStore
 from autoreward.synth.structure import changes, structure_of
 
 NO_CODE = ("the response contains no Python code defining compute_reward(prev, action, state, memory): answer "
@@ -113,7 +114,9 @@ def _open_run(config: IterateConfig | None, resume: str | Path | None, budget: d
 
 
 def _executor_for(config: IterateConfig) -> Executor:
-    """The run's executor: this machine's process pool."""
+    """The run's executor: this machine's process pool, or the Ray cluster at `ray_address`."""
+    if config.executor == "ray":
+        return RayExecutor(address=config.ray_address, gpus=config.gpus_per_candidate)
     return LocalExecutor(config.workers or default_workers(config.candidates))
 
 
@@ -339,7 +342,10 @@ def _validate(config: IterateConfig) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if config.repairs < 0:
         raise UsageError("--repairs must be 0 or more")
-
+    if config.executor not in EXECUTORS:
+        raise UsageError(f"--executor must be one of {', '.join(EXECUTORS)}, not {config.executor!r}")
+    if config.gpus_per_candidate < 0:
+        raise UsageError("--gpus-per-candidate must be 0 or more")
 
 
 def _versions() -> dict[str, str]:
