@@ -136,7 +136,7 @@ def _synth_commands(sub: Any) -> None:
     it.add_argument("--repairs", type=int, default=IterateConfig.repairs,
                     help="designer repairs after a rejection (default %(default)s)")
     it.add_argument("--workers", type=int, default=IterateConfig.workers,
-                    help="trainings at once (default: min(candidates, cores))")
+                    help="trainings at once with --executor local (default: min(candidates, cores))")
     it.add_argument("--executor", choices=EXECUTORS, default=IterateConfig.executor,
                     help="where trainings run: this machine's process pool, or a Ray cluster (pip install "
                          "'autoreward[ray]'; no shared filesystem needed) (default %(default)s)")

@@ -21,7 +21,7 @@ import pytest
 from autoreward.cli import main
 from autoreward.errors import UsageError
 from autoreward.synth.executor import training_job
-from autoreward.synth.jobs import WORK_PREFIX
+from autoreward.synth.jobs import WORK_PREFIX, RetryableJobError
 from autoreward.synth.ray_executor import RayExecutor
 from autoreward.synth.store import RunStore
 from tests.common import ROOM, ROOT, wait_until
@@ -139,3 +139,22 @@ def test_asking_for_gpus_the_cluster_lacks_is_a_usage_error_not_a_task_that_wait
     with pytest.raises(UsageError, match="GPU"):
         RayExecutor(address=cluster[0].address, gpus=1)
     assert not ray.is_initialized()  # the connection it made is closed again
+
+
+def test_a_node_that_dies_mid_training_makes_a_retryable_failure(cluster, tmp_path):
+    """Last here: it kills a node. A second worker joins, the training's node is killed (raylet and workers)."""
+    spare = cluster[0].add_node(num_cpus=2)
+    cluster[0].wait_for_nodes()
+    executor = RayExecutor(address=cluster[0].address)
+    try:
+        future = executor.run(training_job(ROOM, None, tmp_path / "cand", 10_000_000, 0, 2, "cpu", 2,
+                                           label="doomed training"))
+        wait_until(lambda: _task_pid("doomed training") is not None, timeout_s=60)
+        parent = int(Path(f"/proc/{_task_pid('doomed training')}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        node = next(n for n in (cluster[1], spare) if parent in {p.pid for _, p in n.live_processes()})  # its raylet
+        cluster[0].remove_node(node, allow_graceful=False)
+        with pytest.raises(RetryableJobError, match="NodeDiedError"):
+            future.result(timeout=120)
+    finally:
+        executor.shutdown(cancel=True)
+    assert not (tmp_path / "cand").exists()
