@@ -128,7 +128,8 @@ def _search(store: RunStore, config: IterateConfig, roles: Roles, pool: Executor
     analysis: Analysis | None = None
     baseline = start_baseline(store, config, pool, emit)
     for r in range(config.rounds):
-        tried = [c.structure for c in store.candidates() if c.round < r and c.status in ("evaluated", "failed")]
+        tried = [c.structure for c in store.candidates()
+                 if c.round < r and c.status in ("evaluated", "failed") and not c.retryable]  # lost: not tried
         context = DesignContext(task=config.task, task_text=config.description or card.task(config.task).goal.strip(),
                                 card_text=card_text, round=r, candidate=0, seed=0,
                                 best_code=_read(store, best, "reward.py"), best_summary=best_summary(store, best),
