@@ -42,7 +42,11 @@ class RayExecutor:
         self._ray = ray
         self._owner = not ray.is_initialized()  # shut down only a connection made here
         if self._owner:
-            ray.init(address=address, log_to_driver=False)  # the nodes' output would break the progress display
+            try:
+                ray.init(address=address, log_to_driver=False)  # the nodes' output would break the progress display
+            except ConnectionError as exc:
+                raise UsageError(f"no Ray cluster at {address or 'RAY_ADDRESS'}: start one with `ray start --head` "
+                                 f"({exc})") from exc
         self.gpus = gpus
         self.largest_cpus, largest_gpus = _largest_node(ray.nodes())
         if self.largest_cpus < 1:
