@@ -21,7 +21,7 @@ import pytest
 from autoreward.cli import main
 from autoreward.errors import UsageError
 from autoreward.synth.executor import training_job
-from autoreward.synth.jobs import WORK_PREFIX, RetryableJobError
+from autoreward.synth.jobs import WORK_PREFIX, RetryableJobError, sweep_abandoned
 from autoreward.synth.ray_executor import RayExecutor
 from autoreward.synth.store import RunStore
 from tests.common import ROOM, ROOT, wait_until
@@ -158,3 +158,5 @@ def test_a_node_that_dies_mid_training_makes_a_retryable_failure(cluster, tmp_pa
     finally:
         executor.shutdown(cancel=True)
     assert not (tmp_path / "cand").exists()
+    doomed = f"{WORK_PREFIX}*-doomed-training-*"  # its node's work folder, left by the kill: the next job sweeps it
+    wait_until(lambda: not sweep_abandoned() and not list(Path(tempfile.gettempdir()).glob(doomed)), timeout_s=10)
