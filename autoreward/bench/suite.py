@@ -82,7 +82,8 @@ def run_seed(task: str, variant: str, seed: int, steps: int, eval_episodes: int,
     folder = Path(out) / "runs" / task / variant / f"seed{seed}"
     configure_torch()  # this process trains
     result = train(TrainConfig(task=task, steps=steps, seed=seed, envs=envs, device=device,
-                               out=str(folder / "train"), workers=WorkerConfig(cores=executor._CORES), **extra))
+                               out=str(folder / "train"),
+                               workers=WorkerConfig(cores=executor._CORES, spin_s=executor._SPIN_S), **extra))
     if not result.ok or result.policy is None:
         raise TrainingError(f"training stopped: {result.stopped_reason or 'no policy'}")
     evaluation = evaluate(task, result.policy, episodes=eval_episodes, seed=EVAL_SEED, out=folder)

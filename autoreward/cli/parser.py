@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from autoreward.cli.common import TOKEN_ENV
-from autoreward.synth.store import IterateConfig
+from autoreward.synth.store import EXECUTORS, IterateConfig
 from autoreward.train.config import EVAL_SEED, AnnotatorConfig, CalmConfig, OniConfig, TrainConfig, WorkerConfig
 
 DESCRIPTION = ("The `autoreward` command line: envs, check, train, eval, bench, iterate, inspect, report, serve, "
@@ -138,7 +138,14 @@ def _synth_commands(sub: Any) -> None:
     it.add_argument("--repairs", type=int, default=IterateConfig.repairs,
                     help="designer repairs after a rejection (default %(default)s)")
     it.add_argument("--workers", type=int, default=IterateConfig.workers,
-                    help="trainings at once (default: min(candidates, cores))")
+                    help="trainings at once with --executor local (default: min(candidates, cores))")
+    it.add_argument("--executor", choices=EXECUTORS, default=IterateConfig.executor,
+                    help="where trainings run: this machine's process pool, or a Ray cluster (pip install "
+                         "'autoreward[ray]'; no shared filesystem needed) (default %(default)s)")
+    it.add_argument("--ray-address", default=IterateConfig.ray_address, metavar="auto|HOST:PORT",
+                    help="with --executor ray: the cluster to join (default: RAY_ADDRESS, else a Ray on this machine)")
+    it.add_argument("--gpus-per-candidate", type=float, default=IterateConfig.gpus_per_candidate, metavar="F",
+                    help="with --executor ray: GPUs each training reserves (fractions share one; default %(default)s)")
     it.add_argument("--seed", type=int, default=IterateConfig.seed,
                     help="seed of the search: every candidate and the baseline")
     it.add_argument("--confirm-seeds", type=int, default=IterateConfig.confirm_seeds,

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from autoreward.io import write_json_atomic
-from autoreward.synth.baseline import MESSAGE_NONE_BEAT, NAME, run_baseline
-from autoreward.synth.executor import Executor, train_and_evaluate
+from autoreward.synth.baseline import MESSAGE_NONE_BEAT, NAME, submit_baseline
+from autoreward.synth.executor import Executor, training_job
+from autoreward.synth.jobs import RetryableJobError
 from autoreward.synth.records import (
     BaselineEvent,
     ConfirmedEvent,
@@ -54,8 +55,8 @@ def start_baseline(store: RunStore, config: IterateConfig, pool: Executor, emit:
         emit("baseline", figures)
         return Baseline(figures)
     emit("baseline", BaselineEvent(stage="training", steps=config.steps))
-    return Baseline(future=pool.submit(run_baseline, config.task, config.steps, config.seed, config.train_envs,
-                                        config.eval_episodes, config.device, config.baseline_cache))
+    return Baseline(future=submit_baseline(pool, config.task, config.steps, config.seed, config.train_envs,
+                                           config.eval_episodes, config.device, config.baseline_cache))
 
 
 def _top_candidates(store: RunStore, n: int) -> list[CandidateRecord]:
@@ -82,12 +83,13 @@ def confirm(store: RunStore, config: IterateConfig, pool: Executor, emit: Events
                 results[(entry["name"], seed)] = json.loads((folder / "result.json").read_text(encoding="utf-8"))
                 continue
             if entry["name"] == NAME:
-                future = pool.submit(run_baseline, config.task, config.steps, seed, config.train_envs,
-                                     config.eval_episodes, config.device, config.baseline_cache)
+                future = submit_baseline(pool, config.task, config.steps, seed, config.train_envs,
+                                         config.eval_episodes, config.device, config.baseline_cache)
             else:
                 reward = store.candidate_dir(entry["round"], entry["candidate"]) / "reward.py"
-                future = pool.submit(train_and_evaluate, config.task, str(reward), str(folder), config.steps, seed,
-                                     config.train_envs, config.device, config.eval_episodes)
+                future = pool.run(training_job(config.task, reward, folder, config.steps, seed, config.train_envs,
+                                               config.device, config.eval_episodes,
+                                               label=f"confirm {entry['name']} seed {seed}"))
             running[future] = (entry["name"], seed, folder)
     total = len(results) + len(running)
     emit("confirm", ConfirmEvent(seeds=seeds, entries=[e["name"] for e in entries], done=len(results), total=total))
@@ -97,7 +99,8 @@ def confirm(store: RunStore, config: IterateConfig, pool: Executor, emit: Events
         for future in done:
             name, seed, folder = running[future]
             results[(name, seed)] = result = _confirmation_result(name, seed, future)
-            write_json_atomic(folder / "result.json", result)
+            if not result.get("retryable"):  # a lost node's training is left for `--resume` to run again
+                write_json_atomic(folder / "result.json", result)
             emit("confirmed", ConfirmedEvent(name=name, done=len(results), total=total, **result))  # result: seed, ...
     for entry in entries:
         per_seed = [results[(entry["name"], seed)] for seed in seeds]
@@ -116,12 +119,13 @@ def _confirmation_result(name: str, seed: int, future: Future) -> dict[str, Any]
     except Exception as exc:
         if name == NAME:
             raise  # the baseline is the bar: without it nothing can be confirmed
-        return {"seed": seed, "success_rate": 0.0, "mean_return": 0.0, "error": f"{type(exc).__name__}: {exc}"}
+        return {"seed": seed, "success_rate": 0.0, "mean_return": 0.0, "error": f"{type(exc).__name__}: {exc}",
+                "retryable": isinstance(exc, RetryableJobError)}
     if figures.get("stopped_reason") or figures.get("success_rate") is None:
         return {"seed": seed, "success_rate": 0.0, "mean_return": 0.0,
                 "error": f"training stopped: {figures.get('stopped_reason') or 'no evaluation'}"}
     return {"seed": seed, "success_rate": figures["success_rate"], "mean_return": figures["mean_return"],
-            "steps": figures.get("steps")}
+            "steps": figures.get("steps"), "node_id": figures.get("node_id"), "hostname": figures.get("hostname")}
 
 
 def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[str, Any] | None,

@@ -3,7 +3,8 @@
 A baseline depends only on (task, steps, seed, envs, evaluation episodes), so it is trained once and kept in a
 cache folder shared by runs (`<out>/baselines/<key>/`): a second run of the same task, budget and seed reuses it.
 A training is written into a temporary folder and renamed into place when it finished, so a killed run never
-leaves a half baseline that a later run would take for a finished one.
+leaves a half baseline that a later run would take for a finished one. The cache is read and written by the
+driver (the process running the loop) only: on a cluster the training's files come back first (`synth.jobs`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import json
 import os
 import re
 import shutil
+import uuid
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from autoreward.io import write_json_atomic
-from autoreward.synth.executor import train_and_evaluate
+from autoreward.synth.executor import Executor, train_and_evaluate, training_job
 
 NAME = "baseline"  # how the task reward alone is named wherever candidates are listed ("R/K" for candidates)
 MESSAGE_NONE_BEAT = "no reward beat the task reward alone"
@@ -53,23 +57,51 @@ def read_baseline(cache_root: str | Path, key: BaselineKey) -> dict[str, Any] | 
     return data if isinstance(data, dict) and data.get("key") == asdict(key) else None
 
 
-def run_baseline(task: str, steps: int, seed: int, envs: int, eval_episodes: int, device: str,
-                 cache_root: str) -> dict[str, Any]:
-    """Train and evaluate the task reward alone once per key (or read the cached figures); returns the figures.
+def submit_baseline(pool: Executor, task: str, steps: int, seed: int, envs: int, eval_episodes: int, device: str,
+                    cache_root: str) -> Future:
+    """The baseline's figures as a Future: read from the cache here, or trained by `pool` into a temporary
+    folder of the cache that this process (the driver) then keeps (`keep_baseline`).
 
-    Runs in an executor process like `train_and_evaluate`; the figures carry `cached` (reused or not) and `dir`.
-    """
+    The figures carry `cached` (reused or not) and `dir`; the cache lives on the driver, so a cluster's nodes
+    need not see it."""
     key = BaselineKey(task, steps, seed, envs, eval_episodes)
     found = read_baseline(cache_root, key)
-    folder = baseline_dir(cache_root, key)
     if found is not None:
-        return {**found, "cached": True, "dir": str(folder)}
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+        done: Future = Future()
+        done.set_result({**found, "cached": True, "dir": str(baseline_dir(cache_root, key))})
+        return done
+    tmp = _temporary(cache_root, key)
+    return pool.run(training_job(task, None, tmp, steps, seed, envs, device, eval_episodes,
+                                 label=f"baseline seed {seed}", then=partial(keep_baseline, cache_root, key, tmp)))
+
+
+def run_baseline(task: str, steps: int, seed: int, envs: int, eval_episodes: int, device: str,
+                 cache_root: str) -> dict[str, Any]:
+    """Train and evaluate the task reward alone once per key (or read the cached figures), in this process."""
+    key = BaselineKey(task, steps, seed, envs, eval_episodes)
+    found = read_baseline(cache_root, key)
+    if found is not None:
+        return {**found, "cached": True, "dir": str(baseline_dir(cache_root, key))}
+    tmp = _temporary(cache_root, key)
+    return keep_baseline(cache_root, key, tmp, train_and_evaluate(task, None, str(tmp), steps, seed, envs, device,
+                                                                  eval_episodes))
+
+
+def _temporary(cache_root: str, key: BaselineKey) -> Path:
+    """A fresh temporary folder name beside the baseline's (a dot name: never read as a finished baseline)."""
+    folder = baseline_dir(cache_root, key)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     shutil.rmtree(tmp, ignore_errors=True)
-    figures = train_and_evaluate(task, None, str(tmp), steps, seed, envs, device, eval_episodes)
+    return tmp
+
+
+def keep_baseline(cache_root: str, key: BaselineKey, tmp: Path, figures: dict[str, Any]) -> dict[str, Any]:
+    """Check a finished baseline training in `tmp`, record its figures and rename it into the cache; the figures
+    with `cached` and `dir`. A training that stopped raises (the baseline is the bar: none, no run)."""
+    folder = baseline_dir(cache_root, key)
     if figures.get("stopped_reason") or figures.get("success_rate") is None:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise RuntimeError(f"the baseline training of {task} (seed {seed}) stopped: "
+        raise RuntimeError(f"the baseline training of {key.task} (seed {key.seed}) stopped: "
                            f"{figures.get('stopped_reason') or 'no evaluation'}")
     record = {"key": asdict(key), **{k: figures[k] for k in ("success_rate", "mean_return", "steps",
                                                             "train_seconds", "sps")}}
@@ -82,4 +114,5 @@ def run_baseline(task: str, steps: int, seed: int, envs: int, eval_episodes: int
         if found is not None:
             return {**found, "cached": True, "dir": str(folder)}
         raise
-    return {**record, "cached": False, "dir": str(folder)}
+    return {**record, "cached": False, "dir": str(folder), "node_id": figures.get("node_id"),
+            "hostname": figures.get("hostname")}

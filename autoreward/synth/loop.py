@@ -29,7 +29,8 @@ from autoreward.reward.contract import describe_task
 from autoreward.reward.critic import Verdict, critique
 from autoreward.synth.answer import Baseline, best_summary, choose_answer, confirm, start_baseline
 from autoreward.synth.comparison import compare, lessons
-from autoreward.synth.executor import Executor, LocalExecutor, default_workers, train_and_evaluate
+from autoreward.synth.executor import Executor, LocalExecutor, default_workers, training_job
+from autoreward.synth.ray_executor import RayExecutor
 from autoreward.synth.records import (
     Analysis,
     CandidateEvent,
@@ -44,7 +45,7 @@ from autoreward.synth.records import (
 )
 from autoreward.synth.results import gain, record_training, reuse_twin, training_progress
 from autoreward.synth.roles import Roles, roles_for
-from autoreward.synth.store import CandidateRecord, IterateConfig, RunStore
+from autoreward.synth.store import EXECUTORS, CandidateRecord, IterateConfig, RunStore
 from autoreward.synth.structure import changes, structure_of
 
 NO_CODE = ("the response contains no Python code defining compute_reward(prev, action, state, memory): answer "
@@ -71,7 +72,7 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
     llm = make_llm(config.llm, run_dir=store.root, cache_path=Path(config.out) / "llm-cache.sqlite",
                    api_base=config.llm_api_base, timeout_s=config.llm_timeout_s,
                    max_calls=config.max_llm_calls, max_cost=config.max_llm_cost)
-    pool = executor or LocalExecutor(config.workers or default_workers(config.candidates))
+    pool = executor or _executor_for(config)
     status = "running"
     try:
         _search(store, config, roles_for(llm), pool, emit)
@@ -112,6 +113,13 @@ def _open_run(config: IterateConfig | None, resume: str | Path | None, budget: d
     return store, {"config": asdict(config), "versions": _versions(), "started": _now(), "status": "running"}, config
 
 
+def _executor_for(config: IterateConfig) -> Executor:
+    """The run's executor: this machine's process pool, or the Ray cluster at `ray_address`."""
+    if config.executor == "ray":
+        return RayExecutor(address=config.ray_address, gpus=config.gpus_per_candidate)
+    return LocalExecutor(config.workers or default_workers(config.candidates))
+
+
 def _search(store: RunStore, config: IterateConfig, roles: Roles, pool: Executor, emit: Events) -> None:
     """The rounds, the confirmation and the answer (emitted as "answer", written to best/summary.json)."""
     card = card_for(config.task)
@@ -120,7 +128,8 @@ def _search(store: RunStore, config: IterateConfig, roles: Roles, pool: Executor
     analysis: Analysis | None = None
     baseline = start_baseline(store, config, pool, emit)
     for r in range(config.rounds):
-        tried = [c.structure for c in store.candidates() if c.round < r and c.status in ("evaluated", "failed")]
+        tried = [c.structure for c in store.candidates()
+                 if c.round < r and c.status in ("evaluated", "failed") and not c.retryable]  # lost: not tried
         context = DesignContext(task=config.task, task_text=config.description or card.task(config.task).goal.strip(),
                                 card_text=card_text, round=r, candidate=0, seed=0,
                                 best_code=_read(store, best, "reward.py"), best_summary=best_summary(store, best),
@@ -162,6 +171,8 @@ def _run_round(store: RunStore, config: IterateConfig, context: DesignContext, r
             emit("candidate", CandidateEvent(round=r, candidate=record.candidate, stage="done (resumed)",
                                              record=asdict(record)))
             continue
+        if record.retryable:  # accepted, then lost with its machine: train it again
+            record.status, record.reason, record.retryable = "accepted", None, False
         if record.status != "accepted":
             ctx = replace(context, candidate=record.candidate,
                           seed=config.seed * 1000 + r * 100 + record.candidate)
@@ -174,8 +185,9 @@ def _run_round(store: RunStore, config: IterateConfig, context: DesignContext, r
             out = store.candidate_dir(r, record.candidate)
             emit("candidate", CandidateEvent(round=r, candidate=record.candidate, stage="training",
                                              train_dir=str(out / "train"), steps=config.steps))
-            future = pool.submit(train_and_evaluate, config.task, str(out / "reward.py"), str(out), config.steps,
-                                 config.seed, config.train_envs, config.device, config.eval_episodes)
+            future = pool.run(training_job(config.task, out / "reward.py", out, config.steps, config.seed,
+                                           config.train_envs, config.device, config.eval_episodes,
+                                           label=f"candidate {r}/{record.candidate}"))
             running[future] = record
     _wait_for_trainings(store, config, r, running, emit, baseline)
     baseline.wait(store, emit)
@@ -331,6 +343,10 @@ def _validate(config: IterateConfig) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if config.repairs < 0:
         raise UsageError("--repairs must be 0 or more")
+    if config.executor not in EXECUTORS:
+        raise UsageError(f"--executor must be one of {', '.join(EXECUTORS)}, not {config.executor!r}")
+    if config.gpus_per_candidate < 0:
+        raise UsageError("--gpus-per-candidate must be 0 or more")
 
 
 def _versions() -> dict[str, str]:

@@ -8,7 +8,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from autoreward.synth.jobs import RetryableJobError
 from autoreward.synth.store import CandidateRecord, RunStore
+
+RETRY = "retryable: `autoreward iterate --resume RUN_DIR` trains it again"
 
 
 def gain(record: CandidateRecord, baseline: dict[str, Any] | None) -> float | None:
@@ -23,9 +26,13 @@ def record_training(store: RunStore, record: CandidateRecord, future: Future,
     """The figures of a finished training (or why it failed) into the candidate's record."""
     try:
         figures = future.result()
+    except RetryableJobError as exc:  # its machine failed, not its code: the run goes on, a resume retries it
+        record.status, record.retryable = "failed", True
+        record.reason = f"training lost with its machine ({RETRY}): {exc}"
     except Exception as exc:  # noqa: BLE001 - a crashed worker: the candidate failed, the run goes on
         record.status, record.reason = "failed", f"training crashed: {type(exc).__name__}: {exc}"
     else:
+        record.node_id, record.hostname = figures.get("node_id"), figures.get("hostname")
         record.steps, record.train_seconds, record.sps = figures["steps"], figures["train_seconds"], figures["sps"]
         if figures.get("stopped_reason"):
             record.status, record.reason = "failed", f"training stopped: {figures['stopped_reason']}"

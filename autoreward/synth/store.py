@@ -25,8 +25,10 @@ from autoreward.paths import task_slug
 from autoreward.synth.records import BestSoFar, Summary
 from autoreward.train.config import DEFAULT_ENVS
 
-#: Candidate statuses. A candidate in a final status is never redone on resume.
+#: Candidate statuses. A candidate in a final status is never redone on resume, except a `retryable` failure.
 FINAL = ("rejected", "failed", "evaluated")
+#: Where trainings run: this machine's process pool, or a Ray cluster (synth.ray_executor).
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -44,7 +46,10 @@ class IterateConfig:
     seed: int = 0
     device: str = "auto"
     out: str = "runs"
-    workers: int = 0  # trainings at once: 0 = min(candidates, CPU cores)
+    workers: int = 0  # trainings at once with the local executor: 0 = min(candidates, CPU cores)
+    executor: str = "local"  # local | ray (EXECUTORS)
+    ray_address: str | None = None  # with executor ray: "auto", HOST:PORT, or None (RAY_ADDRESS, else a local Ray)
+    gpus_per_candidate: float = 0.0  # with executor ray: each training's num_gpus (fractions share a GPU)
     train_envs: int = DEFAULT_ENVS
     probe_transitions: int = 256
     confirm_seeds: int = 3  # the top candidates and the baseline are retrained on this many fresh seeds (0: off)
@@ -94,6 +99,9 @@ class CandidateRecord:
     structure: list[str] = field(default_factory=list)  # its components and distance kind (synth.structure)
     changes: list[str] = field(default_factory=list)  # how its structure differs from the parent's
     gain: float | None = None  # success_rate minus the baseline's (task reward alone), same seed and budget
+    retryable: bool = False  # failed because its machine failed (a Ray node died), not its code: resume retries it
+    node_id: str | None = None  # the Ray node that trained it (None: the local process pool)
+    hostname: str | None = None  # the machine that trained it
 
     @property
     def name(self) -> str:
@@ -101,7 +109,7 @@ class CandidateRecord:
 
     @property
     def final(self) -> bool:
-        return self.status in FINAL
+        return self.status in FINAL and not self.retryable
 
     @classmethod
     def read(cls, path: Path) -> CandidateRecord:

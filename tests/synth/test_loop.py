@@ -158,6 +158,7 @@ def test_iterate_usage_errors(tmp_path, capsys):
     assert main(["iterate", "NoSuchTask-v0", "--out", str(tmp_path)]) == 2
     assert main(["iterate", TASK, "--resume", str(tmp_path)]) == 2
     assert main(["iterate", "--resume", str(tmp_path)]) == 2  # not a run directory
+    assert main(["iterate", TASK, "--executor", "ray", "--gpus-per-candidate", "-1", "--out", str(tmp_path)]) == 2
     assert "run.json" in capsys.readouterr().err
 
 
