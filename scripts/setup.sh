@@ -26,8 +26,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     "${PIP[@]}" install "$spec" --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
   fi
 fi
-# ray: the Ray executor's tests run against a real local cluster (about 15 s more to install)
-"${PIP[@]}" install -q -e ".[dev,ray]"
+# ray: the Ray executor's tests run against a real local cluster (about 15 s more to install); tensorboard: the
+# event files training writes when it is installed are tested too
+"${PIP[@]}" install -q -e ".[dev,ray,tensorboard]"
 .venv/bin/python -c "import torch, nle, minihack, stable_baselines3, autoreward; \
 print(f'setup: ready (autoreward {autoreward.__version__}, torch {torch.__version__}, cuda={torch.cuda.is_available()})')" \
   2>&1 | grep -v pkg_resources

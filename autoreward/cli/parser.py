@@ -134,6 +134,8 @@ def _synth_commands(sub: Any) -> None:
                     help="candidates per round (default %(default)s)")
     it.add_argument("--steps", type=_positive, default=IterateConfig.steps,
                     help="training steps per candidate (default %(default)s)")
+    it.add_argument("--envs", dest="train_envs", type=_positive, default=IterateConfig.train_envs,
+                    help="parallel environments per training (default %(default)s)")
     it.add_argument("--eval-episodes", type=_positive, default=IterateConfig.eval_episodes, help="default %(default)s")
     it.add_argument("--repairs", type=int, default=IterateConfig.repairs,
                     help="designer repairs after a rejection (default %(default)s)")

@@ -42,8 +42,8 @@ def cmd_iterate(args: argparse.Namespace) -> int:
         raise UsageError("usage: autoreward iterate TASK [options] (or --resume RUN_DIR)")
     config = None if args.resume else IterateConfig(
         task=args.task, description=args.description, llm=args.llm, rounds=args.rounds, candidates=args.candidates,
-        steps=args.steps, eval_episodes=args.eval_episodes, repairs=args.repairs, seed=args.seed,
-        device=args.device, out=args.out, workers=args.workers, max_llm_calls=args.max_llm_calls,
+        steps=args.steps, train_envs=args.train_envs, eval_episodes=args.eval_episodes, repairs=args.repairs,
+        seed=args.seed, device=args.device, out=args.out, workers=args.workers, max_llm_calls=args.max_llm_calls,
         max_llm_cost=args.max_llm_cost, llm_api_base=args.llm_api_base, llm_timeout_s=args.llm_timeout,
         confirm_seeds=args.confirm_seeds, confirm_top=args.confirm_top, baselines=args.baselines,
         executor=args.executor, ray_address=args.ray_address, gpus_per_candidate=args.gpus_per_candidate)

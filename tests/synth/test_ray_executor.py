@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import tempfile
@@ -29,7 +30,7 @@ from tests.common import ROOM, ROOT, wait_until
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'autoreward[ray]'")
 from ray.cluster_utils import Cluster  # noqa: E402 - only once ray is known to be there
 
-ARGS = ["iterate", ROOM, "--rounds", "1", "--candidates", "2", "--steps", "256", "--eval-episodes", "2",
+ARGS = ["iterate", ROOM, "--rounds", "1", "--candidates", "2", "--steps", "256", "--envs", "4", "--eval-episodes", "2",
         "--confirm-seeds", "0"]
 
 
@@ -82,10 +83,12 @@ def _kill_when_running(label: str, killed: list[int]) -> threading.Thread:
 
 
 def _layout(out: Path) -> set[str]:
-    """Every file of the run folder and the baseline cache, relative (the run folder's name is a timestamp)."""
+    """Every file of the run folder and the baseline cache, relative (the run folder's name is a timestamp, and
+    so are TensorBoard's event file names: they count by their folder)."""
     run = next(p for p in out.iterdir() if (p / "run.json").is_file())
-    return {f"run/{p.relative_to(run)}" for p in run.rglob("*") if p.is_file()} | \
+    files = {f"run/{p.relative_to(run)}" for p in run.rglob("*") if p.is_file()} | \
         {str(p.relative_to(out)) for p in (out / "baselines").rglob("*") if p.is_file()}
+    return {re.sub(r"/events\.out\.tfevents\.[^/]+$", "/events.out.tfevents.*", name) for name in files}
 
 
 def test_iterate_on_a_ray_cluster_runs_on_the_worker_node_and_survives_a_killed_task(cluster, tmp_path):
