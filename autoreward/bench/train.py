@@ -173,7 +173,7 @@ def bench_train(config: TrainConfig, plain: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = {"task": config.task, "reward": config.reward, "device": ppo.resolve_device(config.device),
                               "machine": machine(), "autoreward": run_ours(config)}
     if plain:
-        result["plain_sb3"] = run_plain(config.replace(out=config.out))
+        result["plain_sb3"] = run_plain(config)
         result["ratio"] = round(result["autoreward"]["sps"] / result["plain_sb3"]["sps"], 2)
     return result
 
