@@ -22,7 +22,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from autoreward.evaluate import evaluate
 from autoreward.train import ppo
-from autoreward.train.build import build_envs, build_model
 from autoreward.train.config import EVAL_SEED, PPOConfig, TrainConfig, WorkerConfig
 
 TASK = "MiniHack-KeyRoom-S5-v0"
@@ -51,16 +50,11 @@ class Checkpoints(BaseCallback):
 
 def train_with_checkpoints(config: TrainConfig, marks: list[int]) -> dict[int, Path]:
     """Train as `autoreward train` does, saving the policy at each mark and at the end."""
-    resolved = ppo.resolve(config)
-    resolved.out.mkdir(parents=True, exist_ok=True)
-    envs = build_envs(resolved.config, resolved.source, resolved.subgoals, resolved.out)
-    model = build_model(resolved.config, envs.venv, resolved.device)
-    saver = Checkpoints(marks, resolved.out)
-    outcome = ppo.run(model, envs, resolved.config, resolved.out / "metrics.jsonl", callbacks=[saver])
-    if outcome.stopped:
-        raise SystemExit(f"training stopped: {outcome.stopped}")
-    model.save(resolved.out / f"policy-{config.steps}.zip")
-    return {**saver.saved, config.steps: resolved.out / f"policy-{config.steps}.zip"}
+    saver = Checkpoints(marks, Path(config.out))
+    result = ppo.train(config, callbacks=[saver])
+    if not result.ok or result.policy is None:
+        raise SystemExit(f"training stopped: {result.stopped_reason}")
+    return {**saver.saved, result.steps: Path(result.policy)}
 
 
 def main() -> None:

@@ -126,10 +126,23 @@ def machine_info() -> dict[str, Any]:
     """The machine and commit the figures were measured on."""
     root = Path(__file__).resolve().parents[2]
     commit, dirty = _git(root, "rev-parse", "--short", "HEAD"), _git(root, "status", "--porcelain")
-    return {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+    return {"cpu_count": os.cpu_count(), "cpu": _cpu_name(), "python": platform.python_version(),
+            "platform": platform.platform(),
             "torch": torch.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "date": datetime.now(UTC).strftime("%Y-%m-%d"), "git_commit": commit, "git_dirty": bool(dirty)}
+
+
+def _cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecEnvWrapper
 
+from autoreward.bench.suite_report import machine_info
 from autoreward.env.card import card_for
 from autoreward.reward.loader import load_reward
 from autoreward.train import ppo
@@ -83,9 +83,11 @@ class PhaseClock(BaseCallback):
 
 
 def run_ours(config: TrainConfig) -> dict[str, Any]:
-    """`autoreward train` with `config`, clocked: steps/s and where the wall time and the workers' CPU time went."""
+    """`autoreward train` with `config`, clocked: steps/s and where the wall time and the workers' CPU time went.
+
+    Its stages are called one by one (not `ppo.train`) to put the clock between the envs and the model."""
     resolved = ppo.resolve(config)
-    resolved.out.mkdir(parents=True, exist_ok=True)
+    metrics_path = ppo.prepare_out(resolved.out)
     envs = build_envs(resolved.config, resolved.source, resolved.subgoals, resolved.out)
     workers = envs.venv if isinstance(envs.venv, WorkerVecEnv) else None
     timed = TimedVecEnv(envs.venv)
@@ -96,7 +98,7 @@ def run_ours(config: TrainConfig) -> dict[str, Any]:
         envs.close()
         raise
     clock = PhaseClock(workers)
-    outcome = ppo.run(model, envs, resolved.config, resolved.out / "metrics.jsonl", callbacks=[clock])
+    outcome = ppo.run(model, envs, resolved.config, metrics_path, callbacks=[clock])
     if outcome.stopped:
         raise RuntimeError(f"the benchmark's training stopped: {outcome.stopped}")
     steps = int(model.num_timesteps)
@@ -171,26 +173,8 @@ def bench_train(config: TrainConfig, plain: bool = True) -> dict[str, Any]:
     """Ours, then (unless `plain` is False) plain SB3 on the same task, reward, envs and steps; their ratio."""
     ppo.configure_torch()
     result: dict[str, Any] = {"task": config.task, "reward": config.reward, "device": ppo.resolve_device(config.device),
-                              "machine": machine(), "autoreward": run_ours(config)}
+                              "machine": machine_info(), "autoreward": run_ours(config)}
     if plain:
         result["plain_sb3"] = run_plain(config)
         result["ratio"] = round(result["autoreward"]["sps"] / result["plain_sb3"]["sps"], 2)
     return result
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cores": os.cpu_count(), "cpu": _cpu_name(), "gpu": gpu,
-            "python": platform.python_version(), "torch": torch.__version__}
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

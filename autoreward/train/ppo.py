@@ -80,17 +80,18 @@ class TrainResult:
         return self.stopped_reason is None
 
 
-def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
-    """Train PPO as configured; never raises for a failing reward (see TrainResult.stopped_reason)."""
+def train(config: TrainConfig, progress: Progress | None = None, callbacks: Sequence[BaseCallback] = ()) -> TrainResult:
+    """Train PPO as configured; never raises for a failing reward (see TrainResult.stopped_reason). `callbacks`
+    (SB3's) run after the metrics' own: checkpoints, benchmarks' clocks."""
     resolved = resolve(config)
-    metrics_path = _prepare_out(resolved.out)
+    metrics_path = prepare_out(resolved.out)
     envs = build_envs(resolved.config, resolved.source, resolved.subgoals, resolved.out)
     try:
         model = build_model(resolved.config, envs.venv, resolved.device)
     except BaseException:
         envs.close()
         raise
-    outcome = run(model, envs, resolved.config, metrics_path, progress)
+    outcome = run(model, envs, resolved.config, metrics_path, progress, callbacks)
     result = record(resolved, model, envs, outcome, metrics_path)
     if outcome.interrupted:  # what was learned is saved; now the caller sees the interrupt
         raise KeyboardInterrupt
@@ -139,7 +140,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _prepare_out(out: Path) -> Path:
+def prepare_out(out: Path) -> Path:
     """Create the output folder; the path of its metrics.jsonl, emptied, and no earlier TensorBoard events (a
     run's records are its own)."""
     out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ def test_bench_train_splits_the_time_and_compares_with_plain_sb3(capsys, tmp_pat
     assert cpu["reward"] > 0 and cpu["observation"] > 0 and cpu["env"] > 0  # the workers' clocks were read
     assert result["ratio"] == pytest.approx(ours["sps"] / plain["sps"], rel=0.01)
     assert result["command"].startswith("autoreward bench train --task MiniHack-KeyRoom-S5-v0 --reward")
-    assert result["machine"]["cores"] >= 1 and (tmp_path / "metrics.jsonl").is_file()
+    assert result["machine"]["cpu_count"] >= 1 and (tmp_path / "metrics.jsonl").is_file()
 
 
 def test_the_extractor_s_lookup_is_an_embedding_with_the_same_gradients():
