@@ -118,19 +118,23 @@ def parse_candidate(text: str) -> tuple[int, int]:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSONL file; [] when it is missing. A last line still being written is left out."""
+    """The records of a JSONL file; [] when it is missing. A last line still being written is left out; any other
+    line that is not a JSON object is a UsageError naming the file and the line."""
     if not path.is_file():
         return []
     records = []
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     for number, line in enumerate(lines):
         try:
-            if line.strip():
-                records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError as exc:
             if number == len(lines) - 1 and not line.endswith("\n"):
                 break  # a writer's append in progress
-            raise
+            raise UsageError(f"{path}, line {number + 1}, is not JSON ({exc.msg}): the file is damaged") from exc
+        if record is not None and not isinstance(record, dict):
+            raise UsageError(f"{path}, line {number + 1}, is not a JSON object: the file is damaged")
+        if record is not None:
+            records.append(record)
     return records
 
 

@@ -275,3 +275,18 @@ def test_a_training_folder_gets_its_own_report(finished_run, tmp_path, capsys):
     text = " ".join(" ".join(shape.text).split())
     assert f"{detail['result']['steps']:,} in {len(detail['metrics'])} rollouts" in text
     assert main(["report", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_damaged_metrics_file_is_named_not_a_traceback(finished_run, tmp_path, capsys):
+    folder = tmp_path / "train"
+    shutil.copytree(finished_run.candidate_dir(0, 0) / "train", folder)
+    metrics = folder / "metrics.jsonl"
+    lines = metrics.read_text(encoding="utf-8").splitlines()
+    metrics.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n", encoding="utf-8")
+    assert main(["report", str(folder), "--out", str(tmp_path / "train.html")]) == 2
+    assert "metrics.jsonl, line 2, is not JSON" in "".join(capsys.readouterr().err.split("\n"))
+    metrics.write_text("\n".join([*lines, "[1, 2]"]) + "\n", encoding="utf-8")
+    assert main(["report", str(folder), "--out", str(tmp_path / "train.html")]) == 2
+    assert "is not a JSON object" in " ".join(capsys.readouterr().err.split())
+    metrics.write_text("\n".join(lines) + '\n{"rollout": 9, "ste', encoding="utf-8")  # an append in progress
+    assert main(["report", str(folder), "--out", str(tmp_path / "train.html")]) == 0
