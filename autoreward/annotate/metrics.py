@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 PREFIX = "autoreward_annotate"
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+REQUEST_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 ERROR_KINDS = ("llm", "parse")
 
 
@@ -30,6 +31,7 @@ class Metrics:
     labels_stored: Counter  # labels committed to the store
     errors: Counter  # by kind: llm (a failed call), parse (an item the answer did not label)
     requests: Counter  # HTTP requests by path and status code
+    request_seconds: Histogram  # by path: from the request reaching the app to its response sent
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -52,4 +54,7 @@ class Metrics:
             labels_stored=Counter(f"{PREFIX}_labels_stored", "Labels committed to the store", registry=registry),
             errors=errors,
             requests=Counter(f"{PREFIX}_requests", "HTTP requests", ["path", "code"], registry=registry),
+            request_seconds=Histogram(f"{PREFIX}_request_seconds", "Seconds from a request reaching the app to its "
+                                      "response sent (the server's own share of the latency clients see)", ["path"],
+                                      buckets=REQUEST_BUCKETS, registry=registry),
         )

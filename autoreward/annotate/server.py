@@ -31,9 +31,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 
+from autoreward.annotate.labellers import Labeller, LLMLabeller, OfflineLabeller
 from autoreward.annotate.metrics import Metrics
 from autoreward.annotate.registry import UnknownTask
-from autoreward.annotate.service import Annotator, Labeller, LLMLabeller, OfflineLabeller
+from autoreward.annotate.service import Annotator
 from autoreward.annotate.store import LabelStore
 from autoreward.annotate.tasks import Task
 from autoreward.errors import AutorewardError
@@ -148,14 +149,13 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
             raise HTTPException(422, f"items: give 1 to {config.max_items} items, got {len(body.items)}")
         items = [_checked(task, index, item, config.max_text) for index, item in enumerate(body.items)]
         results = await annotator().annotate(task.name, items)
-        cursor = annotator().store.last_seq()
-        return JSONResponse({"results": [result.to_dict() for result in results], "cursor": cursor})
+        return JSONResponse({"results": [result.to_dict() for result in results], "cursor": annotator().cursor})
 
     @app.get("/v1/labels")
     async def labels(task: str, since: int = Query(0, ge=0),
                      limit: int = Query(1000, ge=1, le=MAX_LABELS_LIMIT)) -> Response:
         name = task_or_400(task).name
-        rows = annotator().labels_since(name, since, limit)
+        rows = await annotator().labels_since(name, since, limit)
         records = []
         for row in rows:
             record = {"id": row.key, "item": row.item, "status": row.status, "label": row.label, "seq": row.seq}
@@ -168,7 +168,7 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
     async def healthz() -> Response:
         service = annotator()
         return JSONResponse({"status": "ok", "model": service.model, "tasks": sorted(service.tasks),
-                             "queue": service.queue_depth, "labels": service.label_count()})
+                             "queue": service.queue_depth, "labels": await service.label_count()})
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -253,7 +253,7 @@ class _BearerAuth:
 
 
 class _CountRequests:
-    """Counts HTTP requests by path (the API's, else 'other') and status code."""
+    """Counts HTTP requests by path (the API's, else 'other') and status code, and times them by path."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -269,11 +269,14 @@ class _CountRequests:
                 status[0] = message["status"]
             await send(message)
 
+        start = time.perf_counter()
         try:
             await self.app(scope, receive, noting)
         finally:
             path = scope.get("path", "")
-            self.metrics.requests.labels(path=path if path in PATHS else "other", code=str(status[0])).inc()
+            path = path if path in PATHS else "other"
+            self.metrics.requests.labels(path=path, code=str(status[0])).inc()
+            self.metrics.request_seconds.labels(path=path).observe(time.perf_counter() - start)
 
 
 # ----- running it -------------------------------------------------------------------------------------

@@ -3,11 +3,15 @@
     annotator = Annotator(LabelStore("labels.sqlite"), OfflineLabeller())
     await annotator.start()                     # queues again what the store still has pending
     results = await annotator.annotate("helpful", ["You kill the newt!"])   # [Result(id, "pending", None)]
-    ... annotator.labels_since("helpful", cursor=0) ...                   # the label, once it is committed
+    ... await annotator.labels_since("helpful", cursor=0) ...             # the label, once it is committed
     await annotator.close()                     # stops the workers, closes the store
 
-`annotate` never waits for the labeller: known items are answered from the store (cache hits), new ones are
-stored as pending and queued, and items already queued or in flight are not queued twice. A dispatcher forms
+`annotate` never waits for the labeller: known items are answered from memory or the store (cache hits), new
+ones are stored as pending and queued, and items already queued or in flight are not queued twice. The event
+loop does no blocking work: writes go to the store's writer thread (`annotate.writer`, one transaction for all
+the writes waiting), labelling and parsing run on threads, `/v1/labels` reads on a small thread pool, and
+settled labels are kept in a bounded in-memory table (`cache_size`), so a repeated item costs a dict lookup;
+only items in neither that table nor the queue are read from the store, by primary key. A dispatcher forms
 batches of up to `batch_size` items of one task (waiting at most `batch_wait_s` to fill one) and runs at most
 `max_concurrency` labeller calls at once. Answers are parsed strictly: an item the answer does not label goes
 back to the queue once, then is recorded `unlabeled` with the reason. A call that fails (after the LLM
@@ -19,78 +23,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from autoreward.annotate.labellers import Labeller
 from autoreward.annotate.metrics import Metrics
 from autoreward.annotate.registry import TASKS, UnknownTask
-from autoreward.annotate.store import LABELED, PENDING, UNLABELED, LabelRow, LabelStore, PendingItem, canonical_json
-from autoreward.annotate.store import label_key as make_key
+from autoreward.annotate.store import (
+    LABELED,
+    PENDING,
+    UNLABELED,
+    Change,
+    KeyScope,
+    LabelRow,
+    LabelStore,
+    PendingItem,
+    canonical_json,
+)
 from autoreward.annotate.tasks import Item, ParsedAnswer, Task
-from autoreward.llm.base import LLM
+from autoreward.annotate.writer import StoreWriter
 
 PARSE_ATTEMPTS = 2  # answers an item may fail to be parsed from: the first one and one retry
-OFFLINE_MODEL = "offline"
+CACHE_SIZE = 200_000  # settled labels kept in memory (the rest are read from the store when asked for)
+STORE_READERS = 2  # threads reading the store for requests
 
 _log = logging.getLogger(__name__)
 
 
-class Labeller(Protocol):
-    """Answers one batch of a task with the text an LLM would write; `model` is part of every label's key."""
-
-    model: str
-
-    async def answer(self, task: Task, items: Sequence[Item]) -> str: ...
-
-    def close(self) -> None: ...
-
-
-class OfflineLabeller:
-    """The lexicon as a labeller, with an optional delay per call standing in for a slow LLM (tests, benchmarks)."""
-
-    model = OFFLINE_MODEL
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.delay_s = delay_s
-        self.calls = 0  # batches answered
-        self.items = 0  # items answered
-
-    async def answer(self, task: Task, items: Sequence[Item]) -> str:
-        self.calls += 1
-        self.items += len(items)
-        if self.delay_s > 0:
-            await asyncio.sleep(self.delay_s)
-        return task.offline_answer(items)
-
-    def close(self) -> None:
-        pass
-
-
-class LLMLabeller:
-    """An `LLM` (sync `complete`) as a labeller: one user message per batch, run on a pool of its own threads.
-
-    Its own pool (not `asyncio.to_thread`'s) so that shutting down never waits for a call still in flight.
-    """
-
-    def __init__(self, llm: LLM, max_workers: int = 4) -> None:
-        self.llm = llm
-        self.model = llm.model
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="annotate-llm")
-
-    async def answer(self, task: Task, items: Sequence[Item]) -> str:
-        messages = [{"role": "user", "content": task.prompt(items)}]
-        call = functools.partial(self.llm.complete, messages, role="annotate")
-        completion = await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        return completion.text
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+def _log_failure(future: Future[int]) -> None:
+    """A pending row that could not be stored: its label will fail to be stored too, and the item be asked
+    for again."""
+    if not future.cancelled() and future.exception() is not None:
+        _log.error("storing pending items failed: %s", future.exception())
 
 
 @dataclass(frozen=True)
@@ -135,9 +105,10 @@ class Annotator:
         max_concurrency: int = 4,
         batch_wait_s: float = 0.02,
         metrics: Metrics | None = None,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
-        if batch_size < 1 or max_concurrency < 1:
-            raise ValueError("batch_size and max_concurrency must be at least 1")
+        if batch_size < 1 or max_concurrency < 1 or cache_size < 0:
+            raise ValueError("batch_size and max_concurrency must be at least 1, cache_size at least 0")
         self.store = store
         self.labeller = labeller
         self.tasks = dict(tasks if tasks is not None else TASKS)
@@ -155,6 +126,12 @@ class Annotator:
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._turn = 0  # round-robin over tasks
+        self._scopes = {name: KeyScope(name, task.prompt_version, self.model) for name, task in self.tasks.items()}
+        self._known: OrderedDict[str, Result] = OrderedDict()  # settled labels, least recently asked first
+        self.cache_size = cache_size
+        self.cursor = 0  # the store's last seq as of this annotator's latest read or write
+        self._writer: StoreWriter | None = None
+        self._readers: ThreadPoolExecutor | None = None
 
     @property
     def model(self) -> str:
@@ -176,12 +153,16 @@ class Annotator:
         return task
 
     def key(self, task: Task, item: Item) -> str:
-        return make_key(task.name, task.prompt_version, self.model, task.identity(item))
+        """The store key of an item's label (`store.label_key` of its identity, this prompt and model)."""
+        return self._scopes[task.name].key(canonical_json(task.identity(item)))
 
     # ----- life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the dispatcher, after queueing again the store's pending items of this prompt and model."""
         self._added, self._slots = asyncio.Event(), asyncio.Semaphore(self.max_concurrency)
+        self._writer = StoreWriter(self.store)
+        self._readers = ThreadPoolExecutor(max_workers=STORE_READERS, thread_name_prefix="annotate-store-read")
+        self.cursor = self.store.last_seq()
         for task in self.tasks.values():
             rows = self.store.pending(task.name, task.prompt_version, self.model)
             self._enqueue(task, [_Entry(row.key, row.item, row.attempts) for row in rows])
@@ -198,46 +179,94 @@ class Annotator:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         self._dispatcher = None
+        if self._writer is not None:
+            self._writer.close()  # commits what was written before
+        if self._readers is not None:
+            self._readers.shutdown(wait=True, cancel_futures=True)
         self.labeller.close()
         self.store.close()
 
     # ----- requests -----------------------------------------------------------------------------------
     async def annotate(self, task_name: str, items: Sequence[Item]) -> list[Result]:
-        """One result per item, at once: stored labels, or pending (queued now unless already waiting)."""
+        """One result per item, at once: known labels, or pending (stored and queued now unless already waiting)."""
         task = self.task(task_name)
         keys = [self.key(task, item) for item in items]
-        rows = self.store.lookup(keys)
+        known, rows = self._settled(keys)
         results, fresh, requeue = [], {}, {}
         for key, item in zip(keys, items, strict=True):
             row = rows.get(key)
-            if row is not None and row.status in (LABELED, UNLABELED):
-                results.append(Result.from_row(row))
+            result = known.get(key)
+            if result is None and row is not None and row.status in (LABELED, UNLABELED):
+                result = known[key] = self._remember(Result.from_row(row))
+            if result is not None:
+                results.append(result)
                 continue
-            if key not in self._waiting:
+            if key not in self._waiting and key not in fresh:
                 (requeue if row is not None else fresh)[key] = _Entry(key, item, row.attempts if row else 0)
             results.append(Result(key, PENDING))
         self.metrics.cache_hits.inc(len(items) - sum(result.status == PENDING for result in results))
-        version = task.prompt_version
-        self.store.add_pending(
-            [PendingItem(e.key, task.name, version, self.model, canonical_json(e.item)) for e in fresh.values()]
-        )
-        self._enqueue(task, [*requeue.values(), *fresh.values()])
+        self._enqueue(task, list(requeue.values()))
+        self._store_pending(task, list(fresh.values()))
         return results
 
-    def labels_since(self, task_name: str, cursor: int, limit: int = 1000) -> list[LabelRow]:
+    def _settled(self, keys: Sequence[str]) -> tuple[dict[str, Result], dict[str, LabelRow]]:
+        """The labels of `keys` known in memory, and the stored rows of the others that are not waiting: a few
+        reads by primary key, done here (a thread hop would cost more than the read; WAL readers never wait
+        for the writer)."""
+        known = {key: result for key in keys if (result := self._recall(key)) is not None}
+        unsure = [key for key in dict.fromkeys(keys) if key not in known and key not in self._waiting]
+        if not unsure:
+            return known, {}
+        rows, seq = self.store.lookup_at(unsure)
+        self.cursor = max(self.cursor, seq)
+        return known, rows
+
+    def _store_pending(self, task: Task, entries: list[_Entry]) -> None:
+        """Queue new items, and their pending rows for the next commit (before their labels, which come later
+        through the same writer). A crash before that commit loses them; clients send again what they still
+        wait for after a reconnect."""
+        if not entries:
+            return
+        assert self._writer is not None, "Annotator.start() was not called"
+        version = task.prompt_version
+        pending = [PendingItem(e.key, task.name, version, self.model, canonical_json(e.item)) for e in entries]
+        self._writer.submit(Change(pending=pending)).add_done_callback(_log_failure)
+        self._enqueue(task, entries)
+
+    def _recall(self, key: str) -> Result | None:
+        known = self._known.get(key)
+        if known is not None:
+            self._known.move_to_end(key)
+        return known
+
+    def _remember(self, result: Result) -> Result:
+        """Keep a settled label in memory (forgetting the least recently asked beyond `cache_size`)."""
+        if self.cache_size:
+            self._known[result.id] = result
+            if len(self._known) > self.cache_size:
+                self._known.popitem(last=False)
+        return result
+
+    async def _read(self, function: Any, *args: Any) -> Any:
+        assert self._readers is not None, "Annotator.start() was not called"
+        return await asyncio.get_running_loop().run_in_executor(self._readers, function, *args)
+
+    async def labels_since(self, task_name: str, cursor: int, limit: int = 1000) -> list[LabelRow]:
         """Labels and unlabeled verdicts of this prompt and model committed after `cursor`, oldest first."""
         task = self.task(task_name)
-        return self.store.since(task.name, task.prompt_version, self.model, cursor, limit)
+        return await self._read(self.store.since, task.name, task.prompt_version, self.model, cursor, limit)
 
-    def label_count(self) -> int:
+    async def label_count(self) -> int:
         """Labelled items of this prompt and model, all tasks together."""
-        return sum(self.store.counts(t.name, t.prompt_version, self.model)[LABELED] for t in self.tasks.values())
+        counts = [await self._read(self.store.counts, t.name, t.prompt_version, self.model)
+                  for t in self.tasks.values()]
+        return sum(count[LABELED] for count in counts)
 
     # ----- the queue and the workers ------------------------------------------------------------------
     def _enqueue(self, task: Task, entries: Sequence[_Entry]) -> None:
         if not entries:
             return
-        self._waiting.update(entry.key for entry in entries)
+        self._waiting.update(entry.key for entry in entries)  # (committed as pending before they are queued)
         self._queues[task.name].extend(entries)
         if self._added is not None:
             self._added.set()
@@ -297,7 +326,8 @@ class Annotator:
             if answer is None:
                 self._release(batch)
                 return
-            self._record(task, batch, task.parse(answer, len(batch), [entry.item for entry in batch]))
+            parsed = await asyncio.to_thread(task.parse, answer, len(batch), [entry.item for entry in batch])
+            await self._record(task, batch, parsed)
         except Exception:  # noqa: BLE001 - a store failure: nothing announced; the items may be asked for again
             _log.exception("annotating a batch of %d %s items failed", len(batch), task.name)
             self._release(batch)
@@ -321,8 +351,9 @@ class Annotator:
         self.metrics.batch_size.observe(len(batch))
         return answer
 
-    def _record(self, task: Task, batch: list[_Entry], parsed: ParsedAnswer) -> None:
-        """Commit labels and give-ups, count one more attempt for the rest and queue them again."""
+    async def _record(self, task: Task, batch: list[_Entry], parsed: ParsedAnswer) -> None:
+        """Commit labels and give-ups, count one more attempt for the rest and queue them again; a label is
+        answered (from memory) only once it is committed."""
         labels = {batch[index].key: label for index, label in parsed.labels.items()}
         retry, give_up = [], {}
         for index, reason in parsed.reasons.items():
@@ -336,10 +367,14 @@ class Annotator:
             self.metrics.errors.labels(kind="parse").inc(len(parsed.reasons))
             _log.info("%s: %d of %d %s items unparsed (%s)", self.model, len(parsed.reasons), len(batch), task.name,
                       next(iter(parsed.reasons.values())))
-        self.store.set_labels(labels)
+        assert self._writer is not None
+        change = Change(labels=labels, unlabeled=give_up, attempts=[entry.key for entry in retry])
+        self.cursor = max(self.cursor, await self._writer.write(change))
         self.metrics.labels_stored.inc(len(labels))
-        self.store.set_unlabeled(give_up)
-        self.store.add_attempts([entry.key for entry in retry])
+        for key, label in labels.items():  # as the store gives it back (JSON), not as parsed
+            self._remember(Result(key, LABELED, json.loads(canonical_json(label))))
+        for key, reason in give_up.items():
+            self._remember(Result(key, UNLABELED, None, reason))
         self._waiting.difference_update([*labels, *give_up])
         self._queues[task.name].extend(retry)
         if retry and self._added is not None:

@@ -2,8 +2,9 @@
 
 `seq` is the change cursor: a row gets a new, higher `seq` whenever its status changes (the row is replaced),
 so `since(task, ..., cursor)` returns every label that became known after `cursor`, oldest first. Every write is
-one committed transaction under the store's lock, and the one connection is only used under that lock, so a
-reader never sees a label before it is committed, and commits happen in `seq` order.
+one committed transaction on the one write connection, under the store's write lock, so commits happen in `seq`
+order; reads use a connection per thread (WAL: readers never wait for the writer), and see only committed rows.
+`apply` commits many changes in one transaction (the server's writer thread groups the writes of many requests).
 
     store = LabelStore("labels.sqlite")
     key = label_key("helpful", "3f1c9a0b2d4e", "offline", "You kill the newt!")
@@ -20,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +48,32 @@ _SCHEMA = (
 _COLUMNS = "seq, key, task, prompt_version, model, item_json, status, label_json, reason, attempts"
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # made once: per call
+# `json.dumps` with these options would build a new encoder each time, most of its cost for a short text
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON text of a value (sorted keys, no spaces): equal items, and only those, share it."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def label_key(task: str, prompt_version: str, model: str, item: Any) -> str:
     """sha256 (hex) of the task, prompt version, model and item: the identity of a label."""
-    text = canonical_json({"task": task, "prompt_version": prompt_version, "model": model, "item": item})
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return KeyScope(task, prompt_version, model).key(canonical_json(item))
+
+
+class KeyScope:
+    """`label_key` for many items of one task, prompt version and model: the canonical JSON of
+    {"item", "model", "prompt_version", "task"} is the item's own canonical JSON between a fixed prefix and
+    suffix (keys sort in that order), so each item is encoded once and only hashed here."""
+
+    def __init__(self, task: str, prompt_version: str, model: str) -> None:
+        rest = canonical_json({"model": model, "prompt_version": prompt_version, "task": task})
+        self._prefix, self._suffix = '{"item":', "," + rest[1:]
+
+    def key(self, item_json: str) -> str:
+        """The label key of the item whose canonical JSON is `item_json`."""
+        return hashlib.sha256(f"{self._prefix}{item_json}{self._suffix}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,17 @@ class PendingItem:
     prompt_version: str
     model: str
     item_json: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """Writes committed together: new pending items, labels {key: label}, give-ups {key: reason}, and keys
+    whose answer could not be parsed once more."""
+
+    pending: Sequence[PendingItem] = ()
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    unlabeled: Mapping[str, str] = field(default_factory=dict)
+    attempts: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -101,15 +130,18 @@ def _chunks(keys: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 class LabelStore:
-    """Labels on SQLite (WAL, synchronous=NORMAL) behind one lock; safe to share between threads."""
+    """Labels on SQLite (WAL, synchronous=NORMAL); safe to share between threads: one write connection behind
+    a lock, one read connection per thread."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
-        )
+        self._busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()  # the write connection's
+        self._readers_lock = threading.Lock()
+        self._readers: dict[int, sqlite3.Connection] = {}  # by thread id
+        self._closed = False
+        self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._transaction(write=True) as conn:
@@ -119,28 +151,43 @@ class LabelStore:
     def __repr__(self) -> str:
         return f"LabelStore({str(self.path)!r})"
 
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=self._busy_timeout_s, check_same_thread=False, isolation_level=None)
+
     def _transaction(self, write: bool = False) -> _Transaction:
-        if self._conn is None:
+        if self._closed:
             raise sqlite3.ProgrammingError(f"{self!r} is closed")
-        return _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE" if write else "BEGIN")
+        if write:
+            return _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE")
+        with self._readers_lock:
+            conn = self._readers.get(threading.get_ident())
+            if conn is None:
+                conn = self._readers[threading.get_ident()] = self._connect()
+        return _Transaction(conn, None, "BEGIN")
 
     def close(self) -> None:
-        """Close the connection (idempotent); later calls raise sqlite3.ProgrammingError."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close the connections (idempotent); later calls raise sqlite3.ProgrammingError."""
+        with self._lock, self._readers_lock:
+            if not self._closed:
+                self._closed = True
+                for conn in [self._conn, *self._readers.values()]:
+                    conn.close()
+                self._readers.clear()
 
     # ----- reads --------------------------------------------------------------------------------------
     def lookup(self, keys: Sequence[str]) -> dict[str, LabelRow]:
         """The stored rows of `keys` (missing keys are absent from the result)."""
+        return self.lookup_at(keys)[0]
+
+    def lookup_at(self, keys: Sequence[str]) -> tuple[dict[str, LabelRow], int]:
+        """The stored rows of `keys`, and the last seq, read together (one snapshot)."""
         found: dict[str, LabelRow] = {}
         with self._transaction() as conn:
             for chunk in _chunks(list(dict.fromkeys(keys))):
                 marks = ",".join("?" * len(chunk))
                 for values in conn.execute(f"SELECT {_COLUMNS} FROM labels WHERE key IN ({marks})", chunk):
                     found[values[1]] = _row(values)
-        return found
+            return found, _last_seq(conn)
 
     def since(self, task: str, prompt_version: str, model: str, cursor: int, limit: int = 1000) -> list[LabelRow]:
         """Labels and unlabeled verdicts of one scope with seq > cursor, oldest first (at most `limit`)."""
@@ -177,73 +224,93 @@ class LabelStore:
     def last_seq(self) -> int:
         """The highest seq given so far (0 for an empty store)."""
         with self._transaction() as conn:
-            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'labels'").fetchone()
-        return int(row[0]) if row else 0
+            return _last_seq(conn)
 
     # ----- writes (each one committed transaction) ----------------------------------------------------
+    def apply(self, changes: Sequence[Change]) -> int:
+        """Commit `changes` in one transaction, in order (all or none); returns the last seq after it."""
+        with self._transaction(write=True) as conn:
+            for change in changes:
+                _add_pending(conn, change.pending)
+                _settle(conn, {key: (LABELED, canonical_json(label), None) for key, label in change.labels.items()})
+                _settle(conn, {key: (UNLABELED, None, reason) for key, reason in change.unlabeled.items()})
+                _add_attempts(conn, change.attempts)
+            return _last_seq(conn)
+
     def add_pending(self, items: Sequence[PendingItem]) -> None:
         """Store new items as pending; items already stored (in any status) are left as they are."""
-        now = time.time()
-        with self._transaction(write=True) as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO labels (key, task, prompt_version, model, item_json, status, created, updated) "
-                "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-                [(i.key, i.task, i.prompt_version, i.model, i.item_json, now, now) for i in items],
-            )
+        self.apply([Change(pending=items)])
 
     def set_labels(self, labels: Mapping[str, Any]) -> None:
         """Record labels {key: label} of stored items; each changed row gets a new seq."""
-        self._settle({key: (LABELED, canonical_json(label), None) for key, label in labels.items()})
+        self.apply([Change(labels=labels)])
 
     def set_unlabeled(self, reasons: Mapping[str, str]) -> None:
         """Record that items {key: reason} could not be labelled; each changed row gets a new seq."""
-        self._settle({key: (UNLABELED, None, reason) for key, reason in reasons.items()})
+        self.apply([Change(unlabeled=reasons)])
 
     def add_attempts(self, keys: Sequence[str]) -> None:
         """Count one more unparseable answer for each pending key (not a label change: seq is kept)."""
-        with self._transaction(write=True) as conn:
-            conn.executemany(
-                "UPDATE labels SET attempts = attempts + 1, updated = ? WHERE key = ? AND status = 'pending'",
-                [(time.time(), key) for key in keys],
-            )
+        self.apply([Change(attempts=keys)])
 
-    def _settle(self, outcomes: Mapping[str, tuple[str, str | None, str | None]]) -> None:
-        """Replace each row with its outcome; the replacement takes a new seq, so `since` sees the change."""
-        if not outcomes:
-            return
-        now = time.time()
-        with self._transaction(write=True) as conn:
-            for key, (status, label_json, reason) in outcomes.items():
-                old = conn.execute(
-                    "SELECT task, prompt_version, model, item_json, attempts, created, status, label_json, reason "
-                    "FROM labels WHERE key = ?",
-                    (key,),
-                ).fetchone()
-                if old is None:
-                    raise KeyError(f"no stored item with key {key}")
-                if tuple(old[6:9]) == (status, label_json, reason):
-                    continue  # nothing new to announce
-                conn.execute("DELETE FROM labels WHERE key = ?", (key,))
-                conn.execute(
-                    "INSERT INTO labels (key, task, prompt_version, model, item_json, status, label_json, reason, "
-                    "attempts, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key, *old[:4], status, label_json, reason, old[4], old[5], now),
-                )
+
+def _last_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'labels'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _add_pending(conn: sqlite3.Connection, items: Sequence[PendingItem]) -> None:
+    now = time.time()
+    conn.executemany(
+        "INSERT OR IGNORE INTO labels (key, task, prompt_version, model, item_json, status, created, updated) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+        [(i.key, i.task, i.prompt_version, i.model, i.item_json, now, now) for i in items],
+    )
+
+
+def _add_attempts(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
+    conn.executemany(
+        "UPDATE labels SET attempts = attempts + 1, updated = ? WHERE key = ? AND status = 'pending'",
+        [(time.time(), key) for key in keys],
+    )
+
+
+def _settle(conn: sqlite3.Connection, outcomes: Mapping[str, tuple[str, str | None, str | None]]) -> None:
+    """Replace each row with its outcome; the replacement takes a new seq, so `since` sees the change."""
+    now = time.time()
+    for key, (status, label_json, reason) in outcomes.items():
+        old = conn.execute(
+            "SELECT task, prompt_version, model, item_json, attempts, created, status, label_json, reason "
+            "FROM labels WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if old is None:
+            raise KeyError(f"no stored item with key {key}")
+        if tuple(old[6:9]) == (status, label_json, reason):
+            continue  # nothing new to announce
+        conn.execute("DELETE FROM labels WHERE key = ?", (key,))
+        conn.execute(
+            "INSERT INTO labels (key, task, prompt_version, model, item_json, status, label_json, reason, "
+            "attempts, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, *old[:4], status, label_json, reason, old[4], old[5], now),
+        )
 
 
 class _Transaction:
-    """`with` block: take the lock and BEGIN (IMMEDIATE for writes: no lock upgrade races with other processes);
-    COMMIT on success, ROLLBACK on error; release the lock."""
+    """`with` block: take the lock (writes) and BEGIN (IMMEDIATE for writes: no lock upgrade races with other
+    processes); COMMIT on success, ROLLBACK on error; release the lock."""
 
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock, begin: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock | None, begin: str) -> None:
         self._conn, self._lock, self._begin = conn, lock, begin
 
     def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
+        if self._lock is not None:
+            self._lock.acquire()
         try:
             self._conn.execute(self._begin)
         except BaseException:
-            self._lock.release()
+            if self._lock is not None:
+                self._lock.release()
             raise
         return self._conn
 
@@ -251,4 +318,5 @@ class _Transaction:
         try:
             self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
         finally:
-            self._lock.release()
+            if self._lock is not None:
+                self._lock.release()

@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from autoreward.annotate import registry, tasks
+from autoreward.annotate.labellers import OfflineLabeller
 from autoreward.annotate.server import BackgroundServer, ServeConfig, ServerError
-from autoreward.annotate.service import Annotator, OfflineLabeller
+from autoreward.annotate.service import Annotator
 from autoreward.annotate.store import LabelStore, PendingItem, label_key
 
 MESSAGES = ["You find a hidden door.", "It's a wall.", "You kill the newt!", "The jackal bites!", "Never mind."]
@@ -271,10 +272,10 @@ def test_a_changed_prompt_does_not_see_old_labels(tmp_path):
         await annotator.start()
         statuses = [r.status for r in await annotator.annotate("helpful", MESSAGES[:2])]
         for _ in range(500):
-            if len(annotator.labels_since("helpful", 0)) == 2:
+            if len(await annotator.labels_since("helpful", 0)) == 2:
                 break
             await asyncio.sleep(0.01)
-        stored = [row.item for row in annotator.labels_since("helpful", 0)]
+        stored = [row.item for row in await annotator.labels_since("helpful", 0)]
         await annotator.close()
         return statuses, stored, labeller.items
 
@@ -401,6 +402,8 @@ def test_metrics_text_names_every_metric(start):
     poll_labels(client, 1)
     text = client.get("/metrics").text
     for name in ("queue_depth", "in_flight", "batch_size_bucket", "llm_calls_total", "llm_latency_seconds_bucket",
-                 "cache_hits_total", "labels_stored_total", "errors_total", "requests_total"):
+                 "cache_hits_total", "labels_stored_total", "errors_total", "requests_total",
+                 "request_seconds_bucket"):
         assert f"autoreward_annotate_{name}" in text
     assert metric(text, "autoreward_annotate_labels_stored_total") == 1
+    assert metric(text, "autoreward_annotate_request_seconds_count", path="/v1/annotate") == 1
