@@ -55,7 +55,8 @@ def test_training_on_a_plugin_card_runs_its_reward_in_the_walled_workers(tmp_pat
     assert main(["train", *CARD, "--reward", TOY_REWARD, "--steps", "256", "--envs", "4", "--env-workers", "1",
                  "--eval-episodes", "2", "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["train"]["stopped_reason"] is None and result["train"]["steps"] >= 256 and result["eval"]["episodes"] == 2
+    assert result["train"]["stopped_reason"] is None and result["train"]["steps"] >= 256
+    assert result["eval"]["episodes"] == 2
     record = json.loads((out / "train.json").read_text())
     assert "audit hook armed around every reward call" in record["result"]["isolation"]  # in a walled worker
     recorded = record["config"]

@@ -64,7 +64,8 @@ def test_the_critic_takes_the_cards_allow_list():
 
 def test_bad_references_and_cards_are_usage_errors(tmp_path):
     for ref, message in (("tests.plugins.toy_card", "MODULE:ATTR"), ("no_such_module_x:Card", "not importable"),
-                         ("tests.plugins.toy_card:Nope", "has no 'Nope'"), ("tests.plugins.toy_card:API", "not a card")):
+                         ("tests.plugins.toy_card:Nope", "has no 'Nope'"),
+                         ("tests.plugins.toy_card:API", "not a card")):
         with pytest.raises(UsageError, match=message):
             load_plugin(ref)
 
@@ -101,7 +102,8 @@ def test_a_fresh_isolated_process_rebuilds_a_plugin_from_its_recorded_folder(tmp
     script = ("import json, sys; sys.path.insert(1, sys.argv[2]); from autoreward.env.registry import card_for, "
               "use_card; use_card(json.loads(sys.argv[1])); card = card_for('Outside-Room-v0'); "
               "env = card.make('Outside-Room-v0', seed=0); obs, info = env.reset(); "
-              "print(type(card).__name__, type(card.state(obs, info=info)).__name__, sys.modules['autoreward'].__file__)")
+              "print(type(card).__name__, type(card.state(obs, info=info)).__name__, "
+              "sys.modules['autoreward'].__file__)")
     done = subprocess.run([sys.executable, "-I", "-c", script, json.dumps(source), str(ROOT)], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path.parent)
     assert done.returncode == 0, done.stderr[-2000:]
