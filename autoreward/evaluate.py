@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from autoreward.env.card import action_names, card_for
+from autoreward.env.card import action_names
+from autoreward.env.registry import card_for
 from autoreward.env.render import compact_step, render_state
 from autoreward.env.state import State
 from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,23 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"data folder {name!r} not found next to the autoreward package")
+
+
+#: Starts a module as `python -m` would, after putting the starting process's package root first on sys.path.
+_BOOTSTRAP = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+              "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+
+
+def module_command(module: str, *args: str) -> list[str]:
+    """The command line of an isolated child (`python -I`, no environment variables, no user site) that runs our
+    `module` from the same checkout as this process.
+
+    `python -I -m module` would import whichever autoreward the site path holds (an editable install of another
+    checkout, say), not this one: walled children (env workers, the probe sandbox, the level helper) must run the
+    code of the process that checks and trains, or a plugin card's module (docs/cards.md) could meet another
+    version of the package there. The module name stays on the command line (`ps` shows it).
+    """
+    return [sys.executable, "-I", "-c", _BOOTSTRAP, str(_PACKAGE.parent), module, *args]
 
 
 RUNS = "runs"  # where commands write when no --out is given

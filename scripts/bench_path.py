@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.env.state import State
 
 TASKS = ("MiniHack-LavaCrossingS9N1-v0", "MiniHack-MazeWalk-Mapped-15x15-v0", "MiniHack-Room-15x15-v0")

@@ -9,7 +9,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.reward.loader import load_reward_file
 from autoreward.train.shaping import ShapedReward
 

@@ -18,8 +18,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from autoreward.annotate import lexicon
-from autoreward.env.card import card_for
 from autoreward.env.info import MESSAGE, TASK_REWARD
+from autoreward.env.registry import card_for
 from autoreward.intrinsic.labels import DictLabelSource, Item
 from autoreward.intrinsic.messages import MessageInfo
 from autoreward.intrinsic.reward import IntrinsicConfig, IntrinsicReward, make_model

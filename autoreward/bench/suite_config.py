@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.errors import UsageError
 from autoreward.paths import data_dir
 from autoreward.train.config import DEFAULT_ENVS

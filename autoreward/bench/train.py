@@ -24,7 +24,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecEnvWrapper
 
 from autoreward.bench.suite_report import machine_info
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.reward.loader import load_reward
 from autoreward.train import ppo
 from autoreward.train.build import build_envs, build_model

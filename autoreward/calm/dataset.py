@@ -26,7 +26,8 @@ from autoreward.calm.explorer import ScriptedExplorer
 from autoreward.calm.ground_truth import check_available, labels
 from autoreward.calm.subgoals import Subgoal
 from autoreward.calm.transition import build, key, render, typed_key
-from autoreward.env.card import action_names, card_for
+from autoreward.env.card import action_names
+from autoreward.env.registry import card_for
 from autoreward.errors import UsageError
 from autoreward.io import write_text_atomic
 

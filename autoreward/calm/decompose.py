@@ -18,7 +18,7 @@ from autoreward.calm.subgoals import (
     offline_decompose,
     subgoals_from_dicts,
 )
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.io import write_json_atomic
 from autoreward.llm.base import LLM
 from autoreward.llm.client import default_cache_path as llm_cache_path

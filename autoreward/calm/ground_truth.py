@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from autoreward.calm.subgoals import Subgoal, task_kind, task_object
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.env.state import State
 from autoreward.errors import UsageError
 

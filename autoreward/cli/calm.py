@@ -20,7 +20,8 @@ from autoreward.calm.judge import judge, offline_judge, prompt_version
 from autoreward.calm.judgements import JudgementStore, default_path
 from autoreward.calm.subgoals import parse_subgoals, subgoals_from_dicts
 from autoreward.cli.common import console, err_console
-from autoreward.env.card import card_for
+from autoreward.cli.tasks import resolve_task
+from autoreward.env.registry import card_for
 from autoreward.errors import UsageError
 from autoreward.evaluate import SampledPolicy
 from autoreward.io import write_json_atomic
@@ -41,6 +42,7 @@ def _progress(disable: bool = False, to_stderr: bool = False, info: bool = False
     return Progress(*columns, console=err_console if to_stderr else console, disable=disable, transient=True)
 
 def cmd_subgoals(args: argparse.Namespace) -> int:
+    args.task = resolve_task(args)
     card = card_for(args.task)
     require_credentials(args.llm, args.llm_api_base)
     llm = make_llm(args.llm, api_base=args.llm_api_base)
@@ -55,6 +57,7 @@ def cmd_subgoals(args: argparse.Namespace) -> int:
     return 0
 
 def cmd_dataset(args: argparse.Namespace) -> int:
+    args.task = resolve_task(args)
     card = card_for(args.task)
     subgoals = parse_subgoals(args.subgoals) if args.subgoals else decompose(args.task, card)
     if args.negatives < 0 or not 0 <= args.epsilon <= 1:

@@ -11,8 +11,9 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from autoreward.cli.common import console, existing_file
-from autoreward.env.card import card_for, cards
+from autoreward.cli.common import console, err_console, existing_file
+from autoreward.cli.tasks import resolve_task
+from autoreward.env.registry import ENTRY_POINT_GROUP, all_cards, entry_point_errors
 from autoreward.errors import UsageError
 from autoreward.llm.client import make_llm
 from autoreward.llm.providers import require_credentials
@@ -24,24 +25,29 @@ from autoreward.synth.roles import reviewer_for
 # ----- envs -------------------------------------------------------------------------------------------
 def cmd_envs(args: argparse.Namespace) -> int:
     if args.action == "show":
-        if not args.task:
-            raise UsageError("usage: autoreward envs show TASK")
-        sys.stdout.write(describe_task(args.task))  # verbatim: no wrapping, no markup
+        if not (args.task or args.card or args.des_file):
+            raise UsageError("usage: autoreward envs show TASK (or --card MODULE:ATTR, or --des-file LEVEL.des "
+                             "--description TEXT)")
+        sys.stdout.write(describe_task(resolve_task(args)))  # verbatim: no wrapping, no markup
         return 0
+    if args.card or args.des_file:
+        resolve_task(args)  # listed with the others
     table = Table(title="Supported tasks", show_lines=False)
-    table.add_column("task")
-    table.add_column("family")
-    table.add_column("goal")
-    for card in cards():
+    table.add_column("task", no_wrap=True)  # ids are what people copy: never cut
+    for column in ("family", "goal", "card"):
+        table.add_column(column)
+    for card, where in all_cards():
         for task in card.tasks:
-            table.add_row(task.id, card.family, escape(task.goal.replace("\n", " ")))
+            table.add_row(task.id, card.family, escape(task.goal.replace("\n", " ")), escape(where))
     console.print(table)
+    for name, why in entry_point_errors().items():
+        err_console.print(f"[yellow]plugin {escape(name)} ({ENTRY_POINT_GROUP}) failed to load:[/yellow] {escape(why)}")
     return 0
 
 # ----- check ------------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     path = existing_file(args.reward, "reward file")
-    card_for(args.task)
+    args.task = resolve_task(args)
     reviewer = None
     if args.llm is not None:
         require_credentials(args.llm, args.llm_api_base)

@@ -25,11 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     envs = sub.add_parser("envs", help="list the supported tasks, or show what the designer is told about one")
     envs.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     envs.add_argument("task", nargs="?", help="task id (with `show`)")
+    _task_options(envs)
     envs.set_defaults(handler="autoreward.cli.envs:cmd_envs")
 
     check = sub.add_parser("check", help="check a reward file: static rules, a sandboxed probe (and a review)")
     check.add_argument("reward", help="path of the reward file")
-    check.add_argument("--task", required=True, help="task id, e.g. MiniHack-KeyRoom-S5-v0")
+    check.add_argument("--task", help="task id, e.g. MiniHack-KeyRoom-S5-v0")
     check.add_argument("--transitions", type=_positive, default=256, help="probe transitions (default 256)")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--llm", help="also run stage 3, the review: `offline` for the rules (scripted play), or a "
@@ -37,12 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--llm-api-base", help="base URL of an OpenAI-compatible server (or AUTOREWARD_LLM_API_BASE)")
     check.add_argument("--description", help="the task in words for the review (default: the env card's goal)")
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    _task_options(check, description=False)
     check.set_defaults(handler="autoreward.cli.envs:cmd_check")
 
     _train_commands(sub)
 
     ev = sub.add_parser("eval", help="evaluate a trained policy by the task's own success")
-    ev.add_argument("--task", required=True)
+    ev.add_argument("--task", help="task id (or --card / --des-file)")
     ev.add_argument("--policy", required=True, help="policy.zip (or the training output folder)")
     ev.add_argument("--episodes", type=_positive, default=50)
     ev.add_argument("--seed", type=int, default=EVAL_SEED,
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--greedy", action="store_true", help="take the most likely action instead of sampling")
     ev.add_argument("--out", help="output folder (eval.json, trajectories.jsonl; default runs/eval-<task>-<time>)")
     ev.add_argument("--json", action="store_true")
+    _task_options(ev)
     ev.set_defaults(handler="autoreward.cli.train:cmd_eval")
 
     _add_bench_parser(sub)
@@ -63,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _train_commands(sub: Any) -> None:
     """Register `train` on the CLI's subparsers; its defaults are TrainConfig's and its sections'."""
     train = sub.add_parser("train", help="train a PPO policy with a reward file (or the task reward alone)")
-    train.add_argument("--task", required=True)
+    train.add_argument("--task", help="task id (or --card / --des-file)")
     train.add_argument("--reward", help="reward file, or `none` for the task's own sparse reward (the default "
                                         "with --intrinsic or --calm)")
     train.add_argument("--steps", type=_positive, default=TrainConfig.steps, help="default %(default)s")
@@ -112,6 +115,7 @@ def _train_commands(sub: Any) -> None:
     train.add_argument("--out", help="output folder (metrics.jsonl, policy.zip, eval.json; default "
                                      "runs/train-<task>-<time>)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
+    _task_options(train)
     train.set_defaults(handler="autoreward.cli.train:cmd_train")
 
 def _synth_commands(sub: Any) -> None:
@@ -160,6 +164,7 @@ def _synth_commands(sub: Any) -> None:
     it.add_argument("--device", default=IterateConfig.device, choices=["auto", "cpu", "cuda"])
     it.add_argument("--out", default=IterateConfig.out, help="folder of runs (default %(default)s/)")
     it.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished candidates are kept")
+    _task_options(it, description=False)
     it.set_defaults(handler="autoreward.cli.synth:cmd_iterate")
 
     ins = sub.add_parser("inspect", help="show a run: rounds and candidates, one candidate, or a diff of two (or a "
@@ -211,14 +216,16 @@ def _calm_commands(sub: Any) -> None:
     calm_sub = calm.add_subparsers(title="calm commands", metavar="WHAT")
 
     goals = calm_sub.add_parser("subgoals", help="break a task into subgoals (LLM, cached; or offline rules)")
-    goals.add_argument("--task", required=True, help="task id, e.g. MiniHack-KeyRoom-S5-v0")
+    goals.add_argument("--task", help="task id, e.g. MiniHack-KeyRoom-S5-v0 (or --card / --des-file)")
+    _task_options(goals)
     _llm_flags(goals)
     goals.add_argument("--cache", help="decomposition cache (default: next to the LLM cache)")
     goals.add_argument("--json", action="store_true", help="print JSON")
     goals.set_defaults(handler="autoreward.cli.calm:cmd_subgoals")
 
     data = calm_sub.add_parser("dataset", help="roll out a task and label every step's subgoals from the game state")
-    data.add_argument("--task", required=True)
+    data.add_argument("--task", help="task id (or --card / --des-file)")
+    _task_options(data)
     data.add_argument("--episodes", type=_positive, required=True)
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--out", help="JSONL file to write (default runs/calm-dataset-<task>-<time>/dataset.jsonl)")
@@ -283,6 +290,23 @@ def _add_bench_parser(sub: Any) -> None:
     suite.add_argument("--jobs", type=int, default=0, help="trainings at once (default 0: half the cores)")
     suite.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     suite.set_defaults(handler="autoreward.cli.bench:cmd_bench_suite")
+
+def _task_options(parser: argparse.ArgumentParser, description: bool = True) -> None:
+    """The options that name a task outside the built-in cards: a plugin card, or a custom MiniHack level."""
+    own = parser.add_argument_group("your own task (docs/cards.md)")
+    own.add_argument("--card", metavar="MODULE:ATTR",
+                     help="a plugin card: a card, card class or function returning one, importable as MODULE "
+                          "(installed, on PYTHONPATH, or in the current folder); --task picks one of its tasks")
+    own.add_argument("--des-file", metavar="LEVEL.des", help="a custom MiniHack level (des-file language); success is "
+                                                            "reaching its staircase down; needs --description")
+    if description:
+        own.add_argument("--description", help="the task in words (with --des-file: what the designer is told)")
+    own.add_argument("--max-steps", type=_positive, help="with --des-file: the episode's step limit "
+                                                          "(default MiniHack's: 100 nav, 200 keyroom, 250 full)")
+    own.add_argument("--actions", choices=("nav", "keyroom", "full"),
+                     help="with --des-file: the 8 moves (nav, default), moves + PICKUP + APPLY opening doors with "
+                          "a key (keyroom), or NetHack's full command set (full)")
+
 
 def _port(text: str) -> int:
     value = int(text)

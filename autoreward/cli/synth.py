@@ -14,6 +14,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from autoreward.cli.common import console, err_console
+from autoreward.cli.tasks import resolve_task
+from autoreward.env.registry import source_of
 from autoreward.errors import UsageError
 from autoreward.llm.providers import require_credentials
 from autoreward.paths import latest_run
@@ -36,12 +38,17 @@ from autoreward.synth.structure import describe_changes
 
 def cmd_iterate(args: argparse.Namespace) -> int:
 
-    if args.resume and args.task:
-        raise UsageError("give a TASK for a new run or --resume RUN_DIR, not both")
-    if not args.resume and not args.task:
-        raise UsageError("usage: autoreward iterate TASK [options] (or --resume RUN_DIR)")
+    own = args.card or args.des_file
+    if args.resume and (args.task or own):
+        raise UsageError("give a TASK (or --card / --des-file) for a new run or --resume RUN_DIR, not both: a run "
+                         "keeps its task's card")
+    if not args.resume and not (args.task or own):
+        raise UsageError("usage: autoreward iterate TASK [options] (or --card MODULE:ATTR, --des-file LEVEL.des "
+                         "--description TEXT, or --resume RUN_DIR)")
+    task = None if args.resume else resolve_task(args)
     config = None if args.resume else IterateConfig(
-        task=args.task, description=args.description, llm=args.llm, rounds=args.rounds, candidates=args.candidates,
+        task=task, card=source_of(task), description=args.description, llm=args.llm, rounds=args.rounds,
+        candidates=args.candidates,
         steps=args.steps, train_envs=args.train_envs, eval_episodes=args.eval_episodes, repairs=args.repairs,
         seed=args.seed, device=args.device, out=args.out, workers=args.workers, max_llm_calls=args.max_llm_calls,
         max_llm_cost=args.max_llm_cost, llm_api_base=args.llm_api_base, llm_timeout_s=args.llm_timeout,

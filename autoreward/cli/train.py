@@ -18,7 +18,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from autoreward.bench.env import bench_env
 from autoreward.cli.common import console, default_out, err_console, existing_file
 from autoreward.cli.envs import print_verdict
-from autoreward.env.card import card_for
+from autoreward.cli.tasks import resolve_task
+from autoreward.env.registry import source_of
 from autoreward.errors import UsageError
 from autoreward.evaluate import evaluate
 from autoreward.llm.providers import require_credentials
@@ -54,7 +55,7 @@ def _train_reward(args: argparse.Namespace) -> str | None:
     """The reward file to train with (None: the task reward alone), after the checks of the options that need no
     training: the task, CALM's options, credentials for --llm."""
 
-    card_for(args.task)
+    args.task = resolve_task(args)
     if args.reward is None and args.intrinsic is None and not args.calm:
         raise UsageError("--reward is required: a reward file, or `none` for the task's own sparse reward")
     if not args.calm and (args.subgoals is not None or args.calm_coef is not None):
@@ -78,7 +79,7 @@ def _train_config(args: argparse.Namespace, reward: str | None) -> TrainConfig:
     """The TrainConfig of `autoreward train`'s options (the rest keep TrainConfig's defaults)."""
     return TrainConfig(
         task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs, device=args.device,
-        out=args.out, task_coef=args.task_coef,
+        out=args.out, task_coef=args.task_coef, card=source_of(args.task),
         workers=WorkerConfig(count=args.env_workers, reward_memory_mb=args.reward_memory_mb),
         oni=OniConfig(intrinsic=args.intrinsic, coef=args.intrinsic_coef, count_exponent=args.count_exponent),
         calm=CalmConfig(enabled=args.calm, subgoals=args.subgoals, coef=args.calm_coef),
@@ -127,7 +128,7 @@ def _print_trained(result: Any, evaluation: dict[str, Any] | None) -> None:
 
 # ----- eval -------------------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
-    card_for(args.task)
+    args.task = resolve_task(args)
     policy = Path(args.policy) / "policy.zip" if Path(args.policy).is_dir() else Path(args.policy)
     existing_file(str(policy), "policy")
     default_out(args, "eval")

@@ -1,18 +1,20 @@
-"""Environment cards: what each environment family exposes to reward code and to prompts.
+"""Environment cards: what an environment family exposes to reward code and to prompts.
 
-A card is read from `envs/<family>.toml` (task list, goals, observation keys, family notes) and knows how to
-make a task's environment (seeded through NetHack's own RNGs, step limit reported as truncation), build the
-`State` of an observation, render it as text, judge success, and describe all of that to the designer.
+`Card` is the interface (docs/cards.md): make a task's env, build the `State` reward code sees from an
+observation, render a State as text, judge success, name the actions, and document the State API whose names
+are the critic's allow-list (`state_api`). `EnvCard` is the built-in implementation for NetHack-based families,
+read from `envs/<family>.toml` (task list, goals, observation keys, family notes): seeded through NetHack's own
+RNGs, step limit reported as truncation. Cards from outside the package are found by `autoreward.env.registry`.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 
@@ -34,12 +36,54 @@ from autoreward.paths import data_dir
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """One supported task: its gymnasium id, its goal in words, and extra arguments for `gym.make`."""
+    """One supported task: its id, its goal in words, and extra arguments for `gym.make`."""
 
     id: str
     family: str
     goal: str
     make_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Card(Protocol):
+    """What autoreward needs from an environment family; docs/cards.md says what each member must do.
+
+    Everything reward code can learn about the game goes through `state()`: the critic allows exactly the
+    `state_api` names on a State (with plain numpy, math and value methods), and `describe_state_api()` is what
+    the designer is shown of them.
+    """
+
+    family: str
+    title: str
+    tasks: tuple[TaskInfo, ...]
+
+    @property
+    def state_api(self) -> frozenset[str]: ...
+
+    def task(self, task_id: str) -> TaskInfo: ...
+
+    def make(self, task_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env: ...
+
+    def state(self, obs: Any, env_reward: float = 0.0, terminated: bool = False, truncated: bool = False,
+              info: dict[str, Any] | None = None, step: int = 0) -> Any: ...
+
+    def success(self, info: dict[str, Any]) -> bool: ...
+
+    def render(self, state: Any) -> str: ...
+
+    def action_names(self, env: gym.Env) -> list[str]: ...
+
+    def describe_state_api(self) -> str: ...
+
+    def describe(self, task_id: str, contract: str, example_seed: int = 0) -> str: ...
+
+
+def find_task(tasks: Iterable[TaskInfo], task_id: str, family: str) -> TaskInfo:
+    """The task `task_id` among `tasks`; a UsageError naming the family when it is not there."""
+    for task in tasks:
+        if task.id == task_id:
+            return task
+    raise UsageError(f"task {task_id!r} is not in the {family} card")
 
 
 @dataclass(frozen=True)
@@ -53,11 +97,13 @@ class EnvCard:
     observation_keys: tuple[str, ...]
     tasks: tuple[TaskInfo, ...]
 
+    @property
+    def state_api(self) -> frozenset[str]:
+        """The names reward code may read on a NetHack State (the critic's allow-list)."""
+        return STATE_API
+
     def task(self, task_id: str) -> TaskInfo:
-        for task in self.tasks:
-            if task.id == task_id:
-                return task
-        raise UsageError(f"task {task_id!r} is not in the {self.family} card")
+        return find_task(self.tasks, task_id, self.family)
 
     def make(self, task_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
         """The task's environment: the card's observation keys, NetHack seeding, truncation fix, no unused buffers."""
@@ -81,43 +127,62 @@ class EnvCard:
         """The task's own success: NLE's end status TASK_SUCCESSFUL (never `reward == 1`)."""
         return int(info.get("end_status", 0)) == TASK_SUCCESSFUL
 
+    @staticmethod
+    def render(state: State) -> str:
+        """The State as text for prompts and logs (autoreward.env.render.render_state)."""
+        return render_state(state)
+
+    @staticmethod
+    def action_names(env: gym.Env) -> list[str]:
+        return action_names(env)
+
+    @staticmethod
+    def describe_state_api() -> str:
+        return describe_state_api()
+
     def describe(self, task_id: str, contract: str, example_seed: int = 0) -> str:
         """Exactly what the designer is told about a task: goal, success, actions, the reward `contract` (the
         critic's, autoreward.reward.contract.describe_task), State API, an example observation."""
-        task = self.task(task_id)
-        env = self.make(task_id, seed=example_seed)
-        try:
-            obs, _ = env.reset()
-            example = render_state(self.state(obs))
-            names = action_names(env)
-            limit = getattr(env.unwrapped, "_max_episode_steps", None)
-        finally:
-            env.close()
-        actions = "\n".join(f"  {i}: {name}" for i, name in enumerate(names))
-        return "\n".join([
-            f"# Task {task.id} ({self.title})",
-            "",
-            "## Goal",
-            task.goal.strip(),
-            "",
-            "## Environment",
-            self.summary.strip(),
-            f"An episode lasts at most {limit} steps. Success means the game itself reports the task done "
-            "(`state.success` on the last step); the task's own reward is `state.env_reward`.",
-            "",
-            "## Facts for reward design",
-            self.notes.strip(),
-            "",
-            f"## Actions ({len(names)}; `action` is the index)",
-            actions,
-            "",
-            contract.strip(),
-            "",
-            describe_state_api(),
-            "",
-            "## Example observation (first step, rendered as text)",
-            example,
-        ]) + "\n"
+        return describe_card(self, task_id, contract, example_seed, summary=self.summary, notes=self.notes)
+
+
+def describe_card(card: Card, task_id: str, contract: str, example_seed: int = 0, summary: str = "",
+                  notes: str = "") -> str:
+    """A task described from any card's members: goal, environment (`summary`), `notes`, actions, the reward
+    `contract`, the card's State API, an example observation (the card's rendering of the first State)."""
+    task = card.task(task_id)
+    env = card.make(task_id, seed=example_seed)
+    try:
+        obs, info = env.reset()
+        example = card.render(card.state(obs, info=info))
+        names = card.action_names(env)
+        limit = getattr(env.unwrapped, "_max_episode_steps", None) or getattr(env.spec, "max_episode_steps", None)
+    finally:
+        env.close()
+    actions = "\n".join(f"  {i}: {name}" for i, name in enumerate(names))
+    facts = ["## Facts for reward design", notes.strip(), ""] if notes.strip() else []
+    return "\n".join([
+        f"# Task {task.id} ({card.title})",
+        "",
+        "## Goal",
+        task.goal.strip(),
+        "",
+        "## Environment",
+        *([summary.strip()] if summary.strip() else []),
+        f"An episode lasts at most {limit} steps. Success means the game itself reports the task done "
+        "(`state.success` on the last step); the task's own reward is `state.env_reward`.",
+        "",
+        *facts,
+        f"## Actions ({len(names)}; `action` is the index)",
+        actions,
+        "",
+        contract.strip(),
+        "",
+        card.describe_state_api(),
+        "",
+        "## Example observation (first step, rendered as text)",
+        example,
+    ]) + "\n"
 
 
 def action_names(env: gym.Env) -> list[str]:
@@ -135,10 +200,30 @@ def action_names(env: gym.Env) -> list[str]:
 
 
 def describe_state_api() -> str:
-    """The State API as documented for the designer, generated from the State class (the critic's allow-list)."""
-    lines = ["## State API (`prev` and `state`; read-only; points are (x, y), x east, y south)"]
-    for name in sorted(STATE_API):
-        member = inspect.getattr_static(State, name)
+    """The NetHack State API as documented for the designer, generated from the State class (the critic's
+    allow-list), with the map names its helpers accept."""
+    lines = [document_api(State, STATE_API, "points are (x, y), x east, y south")]
+    groups = "; ".join(f"'{g}' = {', '.join(parts)}" for g, parts in GROUPS.items())
+    lines += [
+        "",
+        "Map names accepted by find/nearest/count/distance_to/path_to (or any single map character such as '>'):",
+        "  " + ", ".join(repr(n) for n in NAMES),
+        f"Group names: {groups}.",
+    ]
+    return "\n".join(lines)
+
+
+def document_api(state_class: type, names: Iterable[str], note: str = "") -> str:
+    """The `names` of `state_class` documented from their docstrings and signatures (properties, methods,
+    static methods; plain fields by their annotation): the State API section of the designer's prompt, for any
+    card's State."""
+    lines = [f"## State API (`prev` and `state`; read-only{'; ' + note if note else ''})"]
+    for name in sorted(names):
+        member = inspect.getattr_static(state_class, name, None)
+        if member is None:  # a plain field (a dataclass's, say): its annotation
+            annotation = inspect.get_annotations(state_class).get(name)
+            lines.append(f"- state.{name}" + (f": {annotation}" if annotation else ""))
+            continue
         if isinstance(member, property):
             doc, signature = inspect.getdoc(member.fget) or "", ""
             returns = inspect.signature(member.fget).return_annotation
@@ -155,13 +240,6 @@ def describe_state_api() -> str:
         signature = signature.replace("'", "")  # annotations are strings here (postponed evaluation)
         doc = "\n  ".join(line for line in doc.splitlines() if line.strip())  # longer docs: indented under their item
         lines.append(f"- state.{name}{signature}: {doc}".rstrip(": "))
-    groups = "; ".join(f"'{g}' = {', '.join(parts)}" for g, parts in GROUPS.items())
-    lines += [
-        "",
-        "Map names accepted by find/nearest/count/distance_to/path_to (or any single map character such as '>'):",
-        "  " + ", ".join(repr(n) for n in NAMES),
-        f"Group names: {groups}.",
-    ]
     return "\n".join(lines)
 
 
@@ -177,22 +255,6 @@ def cards() -> tuple[EnvCard, ...]:
                               notes=raw.get("notes", ""), observation_keys=tuple(raw["observation_keys"]),
                               tasks=tasks))
     return tuple(loaded)
-
-
-def card_for(task_id: str) -> EnvCard:
-    """The card that supports `task_id`; a UsageError naming close matches when none does."""
-    for card in cards():
-        if any(task.id == task_id for task in card.tasks):
-            return card
-    known = [task.id for card in cards() for task in card.tasks]
-    close = difflib.get_close_matches(task_id, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(close)}?" if close else " Run `autoreward envs` for the list."
-    raise UsageError(f"unknown task {task_id!r}.{hint}")
-
-
-def make_env(task_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
-    """Shortcut: the card's environment for a task."""
-    return card_for(task_id).make(task_id, seed=seed, **kwargs)
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.env.state import STATE_API
 
 RewardFn = Callable[[Any, int, Any, dict], tuple[float, dict[str, float]]]
@@ -76,8 +76,20 @@ VALUE_API: frozenset[str] = frozenset({
     "T", "cumsum",
 })
 
-#: Every attribute name reward code may read.
+#: Every attribute name reward code may read on the NetHack cards (their State API with the rest).
 ALLOWED_ATTRIBUTES: frozenset[str] = STATE_API | NUMPY_API | MATH_API | VALUE_API
+
+
+def allowed_attributes(state_api: frozenset[str] | None = None) -> frozenset[str]:
+    """Every attribute name reward code may read: a card's State API (default NetHack's) with numpy, math and
+    plain value methods. A card's own State is checked exactly as strictly against its own names."""
+    return ALLOWED_ATTRIBUTES if state_api is None or state_api is STATE_API else (
+        state_api | NUMPY_API | MATH_API | VALUE_API)
+
+
+def task_state_api(task: str) -> frozenset[str]:
+    """The State API of the card that serves `task`: the names the critic lets reward code read for it."""
+    return card_for(task).state_api
 
 CONTRACT_TEXT = f"""
 ## Reward function contract

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.llm.base import LLMAuthError, LLMBudgetExceeded, LLMError
 from autoreward.reward.probe import Episode, ProbeLimits, collect_transitions, component_notes, run_probe
 from autoreward.reward.review import Review, Reviewer
@@ -42,14 +42,15 @@ class Verdict:
 def check(source: str, task: str, *, transitions: int = 256, seed: int = 0,
           limits: ProbeLimits | None = None, episodes: list[Episode] | None = None) -> Verdict:
     """Run stages 1 and 2 on reward source for `task`; stop at the first stage that finds errors."""
-    issues = check_static(source)
+    state_api = card_for(task).state_api
+    issues = check_static(source, state_api)
     errors = [str(i) for i in issues if i.severity == "error"]
     warnings = [str(i) for i in issues if i.severity == "warning"]
     if errors:
         return Verdict(accepted=False, stage="static", errors=errors, warnings=warnings)
     if episodes is None:
         episodes = collect_transitions(task, n=transitions, seed=seed)
-    probe = run_probe(source, episodes, limits or ProbeLimits())
+    probe = run_probe(source, episodes, limits or ProbeLimits(), state_api=state_api)
     return Verdict(accepted=probe.ok, stage="probe", errors=probe.errors, warnings=warnings + probe.warnings,
                    probe_stats=probe.stats, info=probe.info)
 

@@ -34,12 +34,13 @@ def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist
     raise ImportError(f"reward code may import only {', '.join(ALLOWED_MODULES)}, not {name!r}")
 
 
-def load_reward(source: str, filename: str = "reward.py") -> RewardFn:
-    """Statically check `source`, execute it with safe builtins only, and return its `compute_reward`.
+def load_reward(source: str, filename: str = "reward.py", state_api: frozenset[str] | None = None) -> RewardFn:
+    """Statically check `source` (against the card's `state_api`; default NetHack's), execute it with safe
+    builtins only, and return its `compute_reward`.
 
     Raises RewardCodeError with the critic's messages when the code breaks the contract.
     """
-    errors = [str(issue) for issue in check_static(source) if issue.severity == "error"]
+    errors = [str(issue) for issue in check_static(source, state_api) if issue.severity == "error"]
     if errors:
         raise RewardCodeError(f"{filename} breaks the reward contract:\n  " + "\n  ".join(errors))
     namespace: dict[str, Any] = {"__builtins__": safe_builtins(), "__name__": "autoreward_reward"}

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.env.state import State
+from autoreward.paths import module_command
 from autoreward.reward.walls import clean_environment
 
 Episode = tuple[list[State], list[int]]
@@ -87,9 +88,11 @@ def collect_transitions(task: str, n: int = 256, seed: int = 0, max_episode_step
 
 
 def run_probe(source: str, episodes: list[Episode], limits: ProbeLimits | None = None,
-              enforce_contract: bool = True) -> ProbeResult:
+              enforce_contract: bool = True, state_api: frozenset[str] | None = None) -> ProbeResult:
     """Run `source`'s compute_reward over `episodes` in the sandbox and return its errors and statistics.
 
+    `state_api`: the card's State API, which the sandbox loads the code against (default NetHack's). The
+    sandbox gets this process's sys.path, so that a plugin card's State class unpickles there.
     `enforce_contract=False` executes the code with full builtins: only for testing the process walls.
     """
     limits = limits or ProbeLimits()
@@ -97,7 +100,8 @@ def run_probe(source: str, episodes: list[Episode], limits: ProbeLimits | None =
     try:
         (workdir / "reward.py").write_text(source, encoding="utf-8")
         (workdir / "config.json").write_text(json.dumps(
-            {"call_timeout": limits.call_timeout_s, "enforce_contract": enforce_contract}))
+            {"call_timeout": limits.call_timeout_s, "enforce_contract": enforce_contract, "sys_path": list(sys.path),
+             "state_api": None if state_api is None else sorted(state_api)}))
         with open(workdir / "transitions.pkl", "wb") as handle:
             pickle.dump(episodes, handle, protocol=pickle.HIGHEST_PROTOCOL)
         outcome = _run_child(workdir, limits)
@@ -166,7 +170,7 @@ def _run_child(workdir: Path, limits: ProbeLimits) -> str | None:
     """Run the sandbox child to completion or timeout; an error message, or None when it finished cleanly."""
     with open(workdir / "stdout.txt", "wb") as out, open(workdir / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "autoreward.reward.sandbox", str(workdir)],
+            module_command("autoreward.reward.sandbox", str(workdir)),
             cwd=workdir, env=clean_environment(str(workdir)), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             start_new_session=True, close_fds=True, preexec_fn=_limit_resources(limits),
         )

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoreward.env.card import action_names, card_for
+from autoreward.env.card import action_names
+from autoreward.env.registry import card_for
 from autoreward.env.state import State
 from autoreward.reward.probe import run_probe
 from autoreward.reward.static import check_static
@@ -54,7 +55,7 @@ class Findings:
 def rule_review(code: str, task: str, task_text: str, probe_stats: dict, seed: int = 0) -> Findings:
     """All offline checks of one reward for one task."""
     findings = Findings()
-    static_errors = [str(i) for i in check_static(code) if i.severity == "error"]
+    static_errors = [str(i) for i in check_static(code, card_for(task).state_api) if i.severity == "error"]
     if static_errors:
         findings.errors.append("the code does not pass the static rules (stage 1): " + "; ".join(static_errors[:3]))
         return findings

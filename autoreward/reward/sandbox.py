@@ -87,7 +87,11 @@ def install_audit_hook(readable_roots: tuple[str, ...]) -> None:
 
 
 def _fingerprint(state: Any) -> bytes:
-    return state.chars.tobytes() + repr(state.pos).encode()
+    """What reward code must not change in a State: the NetHack map and position, or any other card's pickle."""
+    chars = getattr(state, "chars", None)
+    if isinstance(chars, np.ndarray) and hasattr(state, "pos"):
+        return chars.tobytes() + repr(state.pos).encode()
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def run_episodes(fn: Any, episodes: list[tuple[list[Any], list[int]]], call_timeout: float,
@@ -195,12 +199,14 @@ def _report(errors: list[str], times: list[float], totals: list[float], componen
     }
 
 
-def load_for_probe(source: str, enforce_contract: bool) -> tuple[Any, dict[str, Any] | None]:
-    """Load the reward function under the audit hook; (fn, None) or (None, report)."""
+def load_for_probe(source: str, enforce_contract: bool, state_api: frozenset[str] | None = None
+                   ) -> tuple[Any, dict[str, Any] | None]:
+    """Load the reward function under the audit hook, checked against the card's `state_api`; (fn, None) or
+    (None, report)."""
     _Lockdown.loading = True
     try:
         if enforce_contract:
-            return load_reward(source, "reward.py"), None
+            return load_reward(source, "reward.py", state_api=state_api), None
         # Tests of the sandbox itself: full builtins, so that only the process-level walls hold the code.
         namespace: dict[str, Any] = {"__name__": "autoreward_reward"}
         exec(compile(source, "reward.py", "exec"), namespace)  # the sandbox under test
@@ -222,6 +228,7 @@ def main(workdir: str) -> int:
     work = Path(workdir)
     config = json.loads((work / "config.json").read_text())
     source = (work / "reward.py").read_text(encoding="utf-8")
+    sys.path[:] = config.get("sys_path") or sys.path  # the parent's: a plugin card's State class unpickles below
     with open(work / "transitions.pkl", "rb") as handle:
         episodes = pickle.load(handle)
     result_file = open(work / "result.json", "w", encoding="utf-8")  # noqa: SIM115 - kept open past the lockdown
@@ -231,7 +238,9 @@ def main(workdir: str) -> int:
     _preload()
     install_audit_hook(readable_roots=(sys.prefix, sys.base_prefix, str(Path(np.__file__).parent)))
     sys.stdout = sys.stderr = io.StringIO()  # reward code has no output channel
-    fn, report = load_for_probe(source, bool(config.get("enforce_contract", True)))
+    api = config.get("state_api")
+    fn, report = load_for_probe(source, bool(config.get("enforce_contract", True)),
+                                None if api is None else frozenset(api))
     if fn is not None:
         report = run_episodes(fn, episodes, float(config["call_timeout"]))
     assert report is not None

@@ -13,7 +13,6 @@ import ast
 from dataclasses import dataclass
 
 from autoreward.reward.contract import (
-    ALLOWED_ATTRIBUTES,
     ALLOWED_MODULES,
     ENTRY_ARITY,
     ENTRY_POINT,
@@ -21,6 +20,7 @@ from autoreward.reward.contract import (
     MATH_API,
     NUMPY_API,
     SAFE_BUILTIN_NAMES,
+    allowed_attributes,
 )
 from autoreward.reward.syntax import (
     ALLOWED_NODES,
@@ -45,21 +45,24 @@ class Issue:
         return f"line {self.line}: {self.message}"
 
 
-def check_static(source: str) -> list[Issue]:
-    """All static issues of a reward file, errors and warnings, in line order."""
+def check_static(source: str, state_api: frozenset[str] | None = None) -> list[Issue]:
+    """All static issues of a reward file, errors and warnings, in line order.
+
+    `state_api`: the names reward code may read on a State, the card's (`Card.state_api`); default NetHack's."""
     if len(source.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
         return [Issue(1, f"the file is over {MAX_SOURCE_BYTES} bytes; a reward function should be short")]
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         return [Issue(exc.lineno or 1, f"syntax error: {exc.msg}; fix the Python syntax")]
-    checker = _Checker()
+    checker = _Checker(allowed_attributes(state_api))
     checker.check(tree)
     return sorted(checker.issues, key=lambda issue: issue.line)
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, attributes: frozenset[str]) -> None:
+        self.attributes = attributes  # every attribute name reward code may read
         self.issues: list[Issue] = []
         self.module_names: set[str] = set()  # names bound at module level (constants, functions, imports)
         self.module_data: set[str] = set()  # module-level names bound by assignments (the constants)
@@ -251,7 +254,7 @@ class _Checker(ast.NodeVisitor):
                              "math and numpy")
         elif attr in ("format", "format_map"):
             self.error(node, "str.format is not allowed (format fields can read attributes); use f-strings")
-        elif attr not in ALLOWED_ATTRIBUTES:
+        elif attr not in self.attributes:
             self.error(node, f"attribute `.{attr}` is not part of the documented API (State API, the allowed "
                              "numpy and math names, or plain dict/list/str/array methods)")
         if isinstance(node.ctx, (ast.Store, ast.Del)):

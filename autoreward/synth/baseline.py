@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from autoreward.env.registry import source_of
 from autoreward.io import write_json_atomic
 from autoreward.synth.executor import Executor, train_and_evaluate, training_job
 
@@ -84,7 +85,7 @@ def run_baseline(task: str, steps: int, seed: int, envs: int, eval_episodes: int
         return {**found, "cached": True, "dir": str(baseline_dir(cache_root, key))}
     tmp = _temporary(cache_root, key)
     return keep_baseline(cache_root, key, tmp, train_and_evaluate(task, None, str(tmp), steps, seed, envs, device,
-                                                                  eval_episodes))
+                                                                  eval_episodes, source_of(task)))
 
 
 def _temporary(cache_root: str, key: BaselineKey) -> Path:

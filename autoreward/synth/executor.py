@@ -17,6 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from autoreward.env.registry import source_of
 from autoreward.evaluate import evaluate
 from autoreward.reward.walls import drop_credentials
 from autoreward.synth.jobs import Figures, Job, settle
@@ -100,17 +101,19 @@ def training_job(task: str, reward: str | Path | None, out: str | Path, steps: i
     cpus = max(1, envs // MIN_ENVS_PER_WORKER) + 1
     return Job(fn=train_and_evaluate, inputs=("reward",), output="out", cpus=cpus, label=label, then=then,
                kwargs={"task": task, "reward": None if reward is None else str(reward), "out": str(out),
-                       "steps": steps, "seed": seed, "envs": envs, "device": device, "eval_episodes": eval_episodes})
+                       "steps": steps, "seed": seed, "envs": envs, "device": device, "eval_episodes": eval_episodes,
+                       "card": source_of(task)})  # a plugin card or custom level: the job carries its source
 
 
 def train_and_evaluate(task: str, reward: str | None, out: str, steps: int, seed: int, envs: int, device: str,
-                       eval_episodes: int) -> Figures:
-    """One candidate's training and evaluation, in a worker process; returns the figures the loop records."""
+                       eval_episodes: int, card: dict[str, Any] | None = None) -> Figures:
+    """One candidate's training and evaluation, in a worker process; returns the figures the loop records.
+    `card`: the source of a card that is not built in (autoreward.env.registry), rebuilt in this process."""
     out_dir = Path(out)
     configure_torch()  # this process trains
     workers = WorkerConfig(cores=_CORES, spin_s=_SPIN_S)
     result = train(TrainConfig(task=task, reward=reward, steps=steps, seed=seed, envs=envs, device=device,
-                               out=str(out_dir / "train"), workers=workers))
+                               out=str(out_dir / "train"), workers=workers, card=card))
     figures: dict[str, Any] = {"steps": result.steps, "train_seconds": round(result.seconds, 1),
                                "sps": round(result.sps, 1), "stopped_reason": result.stopped_reason}
     if not result.ok or result.policy is None:

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.errors import UsageError
 from autoreward.synth.records import read_best
 from autoreward.synth.store import RunStore

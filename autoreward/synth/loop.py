@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autoreward import __version__
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for, source_of, use_card
 from autoreward.errors import UsageError
 from autoreward.io import write_json_atomic
 from autoreward.llm.base import LLMAuthError, LLMBudgetExceeded, LLMError
@@ -105,9 +105,14 @@ def _open_run(config: IterateConfig | None, resume: str | Path | None, budget: d
         store = RunStore.open(resume)
         run = store.read_run()
         run["config"].update({k: v for k, v in (budget or {}).items() if v is not None})
-        return store, run, IterateConfig.from_dict(run["config"])
+        config = IterateConfig.from_dict(run["config"])
+        use_card(config.card)  # a plugin card or a custom level, rebuilt from what the run recorded
+        return store, run, config
     if config is None:
         raise UsageError("iterate needs a config for a new run, or resume=RUN_DIR")
+    use_card(config.card)
+    if config.card is None and source_of(config.task) is not None:
+        config = replace(config, card=source_of(config.task))  # recorded in run.json: resuming rebuilds it
     _validate(config)
     store = RunStore.create(config)
     return store, {"config": asdict(config), "versions": _versions(), "started": _now(), "status": "running"}, config

@@ -60,6 +60,9 @@ class IterateConfig:
     max_llm_cost: float | None = None  # USD
     llm_api_base: str | None = None
     llm_timeout_s: float = 60.0
+    # Where the task's card comes from when it is not built in (autoreward.env.registry.source_of): a plugin's
+    # module:attr and import folder, or a custom level's whole text, so that resuming rebuilds the same task.
+    card: dict[str, Any] | None = None
 
     @property
     def seeds_to_confirm(self) -> list[int]:

@@ -47,7 +47,8 @@ def env_factory(config: TrainConfig, rank: int, reward_source: str | None,
                 subgoals: Sequence[Any] | None = None) -> Callable[[], gym.Env]:
     """A picklable builder of env `rank` (plain arguments only: a worker unpickles it without importing torch)."""
     return functools.partial(make_env, config.task, config.seed * 10_000 + rank, reward_source, task_coef(config),
-                             config.workers.reward_call_timeout_s, config.network.crop, config.oni.enabled, subgoals)
+                             config.workers.reward_call_timeout_s, config.network.crop, config.oni.enabled, subgoals,
+                             config.card)
 
 
 def training_cores(config: TrainConfig) -> int:

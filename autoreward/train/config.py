@@ -120,6 +120,9 @@ class TrainConfig:
     oni: OniConfig = field(default_factory=OniConfig)
     calm: CalmConfig = field(default_factory=CalmConfig)
     annotator: AnnotatorConfig = field(default_factory=AnnotatorConfig)
+    # Where the task's card comes from when it is not built in (autoreward.env.registry.source_of: a plugin's
+    # module:attr and import folder, or a custom level's text); None: a built-in task.
+    card: dict[str, Any] | None = None
 
     def reward_source(self) -> str | None:
         if self.reward is None:

@@ -12,8 +12,9 @@ from typing import Any
 import gymnasium as gym
 
 from autoreward.calm.transition import TransitionInfo
-from autoreward.env.card import card_for
+from autoreward.env.card import EnvCard
 from autoreward.env.info import TASK_REWARD
+from autoreward.env.registry import card_for, use_card
 from autoreward.intrinsic.messages import MessageInfo
 from autoreward.reward.loader import load_reward
 from autoreward.train.observation import PolicyObservation
@@ -22,12 +23,19 @@ from autoreward.train.shaping import ShapedReward
 
 def make_env(task: str, seed: int, reward_source: str | None, task_coef: float = 1.0,
              call_timeout_s: float = 1.0, crop: int = 9, message_info: bool = False,
-             subgoals: Sequence[Any] | None = None) -> gym.Env:
+             subgoals: Sequence[Any] | None = None, card: dict[str, Any] | None = None) -> gym.Env:
     """One training env: the card's env, the reward function if any, the message in info (for an intrinsic
-    reward), the transition key and text in info (for CALM, when `subgoals` are given), the policy observation."""
-    env = card_for(task).make(task, seed=seed)
+    reward), the transition key and text in info (for CALM, when `subgoals` are given), the policy observation.
+
+    `card`: the source of a card that is not built in (a plugin, a custom level), rebuilt here: an env worker is a
+    fresh process that knows only the built-in cards."""
+    use_card(card)
+    found = card_for(task)
+    env = found.make(task, seed=seed)
     if reward_source is not None:
-        env = ShapedReward(env, load_reward(reward_source), task_coef=task_coef, call_timeout_s=call_timeout_s)
+        env = ShapedReward(env, load_reward(reward_source, state_api=found.state_api), task_coef=task_coef,
+                           call_timeout_s=call_timeout_s,
+                           make_state=None if isinstance(found, EnvCard) else found.state)
     else:
         env = TaskRewardInfo(env, task_coef)
     if message_info:

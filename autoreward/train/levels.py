@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from autoreward.paths import module_command
 from autoreward.reward.walls import die_with_parent
 
 with warnings.catch_warnings():  # minihack imports the deprecated pkg_resources
@@ -54,7 +55,7 @@ class LevelCompiler:
 
     def __init__(self, vardirs: list[str], cwd: str, env: dict[str, str]) -> None:
         parent, child = socket.socketpair()
-        self.process = subprocess.Popen([sys.executable, "-I", "-m", "autoreward.train.levels", str(child.fileno())],
+        self.process = subprocess.Popen(module_command("autoreward.train.levels", str(child.fileno())),
                                         pass_fds=(child.fileno(),), cwd=cwd, env=env, start_new_session=True)
         child.close()
         self.conn = Connection(parent.detach())

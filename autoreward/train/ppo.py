@@ -33,7 +33,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from autoreward import __version__
 from autoreward.calm.subgoals import Subgoal
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for, source_of, use_card
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.io import write_json_atomic
 from autoreward.reward.static import check_static
@@ -113,7 +113,10 @@ class Resolved:
 def resolve(config: TrainConfig) -> Resolved:
     """Check `config` before anything starts (UsageError, RewardCodeError) and fill in the defaults that depend on
     other settings: the task reward's weight (ONI's with an intrinsic reward), CALM's bonus (a share of it)."""
-    card_for(config.task)  # unknown task: UsageError before anything starts
+    use_card(config.card)  # a plugin card or custom level, as recorded: served in this process from here on
+    card = card_for(config.task)  # unknown task: UsageError before anything starts
+    if config.card is None and source_of(config.task) is not None:
+        config = config.replace(card=source_of(config.task))  # recorded, for the env workers and train.json
     if config.oni.intrinsic is not None:
         parse_intrinsic(config.oni.intrinsic)
     if config.task_coef is None:
@@ -122,7 +125,7 @@ def resolve(config: TrainConfig) -> Resolved:
         config = config.replace(calm={"coef": calm_coef(config)})
     source = config.reward_source()
     if source is not None:  # contract errors surface here; the code itself runs only in the walled workers
-        errors = [str(issue) for issue in check_static(source) if issue.severity == "error"]
+        errors = [str(issue) for issue in check_static(source, card.state_api) if issue.severity == "error"]
         if errors:
             name = Path(config.reward or "reward.py").name
             raise RewardCodeError(f"{name} breaks the reward contract:\n  " + "\n  ".join(errors))

@@ -12,6 +12,7 @@ reason in `info[REWARD_ERROR]` (autoreward.env.info; the trainer stops), then ke
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -39,9 +40,12 @@ class ShapedReward(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, reward_fn: RewardFn, task_coef: float = 1.0,
-                 call_timeout_s: float = 1.0) -> None:
+                 call_timeout_s: float = 1.0, make_state: Callable[..., Any] | None = None) -> None:
+        """`make_state`: a plugin card's `Card.state` (obs, reward, terminated, truncated, info, step); None: the
+        NetHack State, built here directly (the hot path of the built-in cards)."""
         super().__init__(env)
         self.reward_fn = reward_fn
+        self.make_state = make_state
         self.task_coef = float(task_coef)
         self.call_timeout_s = float(call_timeout_s)
         self._timer = install_call_timer(self.call_timeout_s)  # interrupts a runaway call (main thread only)
@@ -54,7 +58,7 @@ class ShapedReward(gym.Wrapper):
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
         obs, info = self.env.reset(**kwargs)
-        self._prev = State.copy_from(obs)
+        self._prev = State.copy_from(obs) if self.make_state is None else self.make_state(obs, info=info)
         self._memory = {}
         self._steps = 0
         return obs, info
@@ -75,9 +79,12 @@ class ShapedReward(gym.Wrapper):
     def _shaped(self, obs: Any, task_reward: float, terminated: bool, truncated: bool, info: dict[str, Any],
                 action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """The step's result with the reward function's total added, or, when it fails, its error recorded."""
-        end = info.get(END_STATUS, 0)
-        state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
-                                self._steps)  # NLE's reward is a float, its flags are bools
+        if self.make_state is None:
+            end = info.get(END_STATUS, 0)
+            state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
+                                    self._steps)  # NLE's reward is a float, its flags are bools
+        else:
+            state = self.make_state(obs, task_reward, terminated, truncated, info, self._steps)
         wall = AUDIT_WALL
         wall.arm()
         try:  # the hot path: this runs on every environment step

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from autoreward.paths import module_command
 from autoreward.reward.walls import clean_environment
 from autoreward.train.config import REWARD_MEMORY_MB, SPIN_S
 from autoreward.train.worker import wait_readable
@@ -81,7 +82,7 @@ class _Worker:
         self.log = open(os.path.join(self.tmpdir, "stderr.txt"), "wb")  # noqa: SIM115 - closed in close()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-m", "autoreward.train.worker", str(child.fileno())],
+                module_command("autoreward.train.worker", str(child.fileno())),
                 pass_fds=(child.fileno(),), cwd=self.tmpdir, env=clean_environment(self.tmpdir),
                 stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
         finally:

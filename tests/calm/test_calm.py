@@ -21,7 +21,8 @@ from autoreward.calm.judge import batch_prompt, judge, judge_prompt, offline_jud
 from autoreward.calm.subgoals import DecompositionError, Subgoal, parse_subgoals, subgoals_from_dicts
 from autoreward.calm.transition import build, key, render, typed_key
 from autoreward.cli import main
-from autoreward.env.card import action_names, card_for
+from autoreward.env.card import action_names
+from autoreward.env.registry import card_for
 from autoreward.errors import UsageError
 from autoreward.llm.base import Completion
 from tests.common import SHIPPED

@@ -20,7 +20,7 @@ from autoreward.calm.judge import judge_prompt, prompt_version
 from autoreward.calm.judgements import JudgementStore, default_path, transition_hash
 from autoreward.calm.subgoals import subgoals_from_dicts
 from autoreward.cli import main
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from tests.common import SHIPPED
 
 KEYROOM, ROOM = "MiniHack-KeyRoom-S5-v0", "MiniHack-Room-5x5-v0"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoreward.env.card import action_names, card_for, cards, describe_state_api
+from autoreward.env.card import action_names, cards, describe_state_api
+from autoreward.env.registry import card_for
 from autoreward.env.render import direction, distance_bucket, render_state
 from autoreward.env.state import STATE_API, State
 from autoreward.errors import UsageError

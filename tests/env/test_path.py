@@ -306,7 +306,7 @@ def test_every_category_has_a_passability_and_a_reason():
 
 
 def test_real_lava_crossing():
-    from autoreward.env.card import card_for
+    from autoreward.env.registry import card_for
 
     task = "MiniHack-LavaCrossingS9N1-v0"
     card = card_for(task)

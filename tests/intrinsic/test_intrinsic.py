@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.intrinsic.features import HashedNgrams
 from autoreward.intrinsic.labels import DictLabelSource
 from autoreward.intrinsic.messages import MessageInfo

@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.reward.loader import freeze_value, load_reward, safe_builtins
 from autoreward.synth.offline.compose import compose
 from autoreward.synth.offline.recipe import default_weights, recipe_for

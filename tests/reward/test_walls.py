@@ -76,7 +76,7 @@ def test_escapes_are_refused_by_the_static_rules(path):
 
 def _unchecked_env(source: str) -> gym.Env:
     """A training env whose reward was executed with full builtins and no static rules (built in the worker)."""
-    from autoreward.env.card import card_for
+    from autoreward.env.registry import card_for
     from autoreward.train.observation import PolicyObservation
 
     namespace: dict = {"__name__": "unchecked_reward"}

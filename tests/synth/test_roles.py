@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.llm import prompts
 from autoreward.llm.base import Completion, LLMBudgetExceeded, LLMError
 from autoreward.llm.prompts import PROMPT_VERSION, PromptError, render

@@ -13,7 +13,7 @@ from autoreward.calm.decompose import (
     decomposer_for,
 )
 from autoreward.cli import main
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.llm.base import Completion, LLMError
 from autoreward.reward.contract import describe_task
 from autoreward.reward.critic import check, critique

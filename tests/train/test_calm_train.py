@@ -196,7 +196,7 @@ def test_calm_adds_to_a_reward_file(tmp_path):
 
 def test_transition_info_reports_the_key_every_step_and_the_text_once():
     from autoreward.calm.transition import TransitionInfo, build, key
-    from autoreward.env.card import card_for
+    from autoreward.env.registry import card_for
     from autoreward.env.state import State
 
     env = TransitionInfo(card_for(TINY["task"]).make(TINY["task"], seed=3), SUBGOALS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoreward.env.card import card_for
+from autoreward.env.registry import card_for
 from autoreward.reward.loader import load_reward
 from autoreward.train.shaping import ShapedReward
 
