@@ -10,15 +10,10 @@ import sys
 
 from autoreward.cli import main
 from tests.common import ROOT
-from tests.plugins.toy_card import TASK
+from tests.plugins.toy_card import NETHACK_ONLY, TASK
 
 CARD = ["--card", "tests.plugins.toy_card:ToyCard"]
 TOY_REWARD = str(ROOT / "tests" / "plugins" / "toy_reward.py")
-NETHACK_ONLY = """
-def compute_reward(prev, action, state, memory):
-    steps = state.path_to("stairs down")
-    return 0.0, {"path": 0.0 if steps is None else -0.01 * steps}
-"""
 DUNDER = """
 def compute_reward(prev, action, state, memory):
     return 0.0, {"x": float(len(state.__dict__))}

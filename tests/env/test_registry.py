@@ -24,14 +24,9 @@ from autoreward.paths import module_command
 from autoreward.reward.contract import ALLOWED_ATTRIBUTES, allowed_attributes
 from autoreward.reward.static import check_static
 from tests.common import ROOT
-from tests.plugins.toy_card import API, TASK, ToyCard, ToyState
+from tests.plugins.toy_card import API, NETHACK_ONLY, TASK, ToyCard, ToyState
 
 REF = "tests.plugins.toy_card:ToyCard"
-NETHACK_ONLY = """
-def compute_reward(prev, action, state, memory):
-    steps = state.path_to("stairs down")
-    return 0.0, {"path": 0.0 if steps is None else -0.01 * steps}
-"""
 DUNDER = """
 def compute_reward(prev, action, state, memory):
     name = state.__class__

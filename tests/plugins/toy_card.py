@@ -21,6 +21,11 @@ from autoreward.env.wrappers import TASK_SUCCESSFUL
 GAME = "MiniHack-Room-5x5-v0"  # the built-in task whose game the toy card plays
 TASK = "Toy-Room-v0"
 STAIRS = ord(">")
+NETHACK_ONLY = """
+def compute_reward(prev, action, state, memory):
+    steps = state.path_to("stairs down")
+    return 0.0, {"path": 0.0 if steps is None else -0.01 * steps}
+"""  # a reward the critic must refuse on this card: NetHack's State API is not the toy's
 
 
 @dataclass(frozen=True)
