@@ -29,6 +29,7 @@ from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
 from autoreward.errors import UsageError
 from autoreward.io import write_json_atomic, write_text_atomic
 from autoreward.train.observation import PolicyObservation
+from autoreward.train.policy import NETHACK, policy_observation, policy_of
 
 STUCK_WINDOW = 30  # a timed-out episode whose last STUCK_WINDOW steps visited <= STUCK_CELLS cells was stuck
 STUCK_CELLS = 3
@@ -103,17 +104,19 @@ def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, o
     card = card_for(task)
     model = load_policy(policy)
     torch.manual_seed(seed)  # action sampling
-    env = PolicyObservation(card.make(task, seed=seed), crop=crop)
+    env = policy_observation(card, card.make(task, seed=seed), crop=crop)
     if model.observation_space != env.observation_space or model.action_space != env.action_space:
         env.close()
         raise UsageError(f"the policy {str(policy)!r} does not fit {task}: it was trained on other observations or "
                          "actions (another task, or an older autoreward); train it again")
-    names = action_names(env)
+    nethack = policy_of(card) == NETHACK
+    names = action_names(env) if nethack else card.action_names(env)
+    play = _play if nethack else _play_card
     outcomes: list[EpisodeOutcome] = []
     rendered: list[dict[str, Any]] = []
     try:
         for episode in range(episodes):
-            outcome, lines, final = _play(env, card, model, episode, names, greedy, keep=episode < trajectories)
+            outcome, lines, final = play(env, card, model, episode, names, greedy, keep=episode < trajectories)
             outcomes.append(outcome)
             if episode < trajectories:
                 rendered.append({"episode": episode, "success": outcome.success, "outcome": outcome.outcome,
@@ -168,6 +171,37 @@ def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: li
     if keep and len(lines) > max_lines:  # keep the start and the end of long episodes
         lines = [*lines[:10], f"... {len(lines) - max_lines} steps omitted ...", *lines[-(max_lines - 10):]]
     final = render_state(prev) if keep else ""
+    return EpisodeOutcome(episode, success, round(total, 6), steps, outcome), lines, final
+
+
+def _play_card(env: Any, card: Any, model: Any, episode: int, names: list[str], greedy: bool, keep: bool,
+               max_lines: int = 60) -> tuple[EpisodeOutcome, list[str], str]:
+    """`_play` for a card whose observations are not NetHack's (MiniGrid): States, step lines and the final text
+    are the card's own (`card.compact_step` when it has one, else the first line of `card.render`)."""
+    compact = getattr(card, "compact_step", None) or (
+        lambda prev, name, state: f"{name or 'start'}: {card.render(state).splitlines()[0]}")
+    obs, info = env.reset()
+    prev = card.state(env.raw, info=info)
+    lines = [compact(None, None, prev)] if keep else []
+    positions = [getattr(prev, "pos", None)]
+    total, steps = 0.0, 0
+    terminated = truncated = False
+    while not (terminated or truncated):
+        action, _ = model.predict(obs, deterministic=greedy)
+        obs, reward, terminated, truncated, info = env.step(int(action))
+        steps += 1
+        total += float(reward)
+        state = card.state(env.raw, float(reward), terminated, truncated, info, steps)
+        positions.append(getattr(state, "pos", None))
+        if keep:
+            lines.append(compact(prev, names[int(action)], state))
+        prev = state
+    success = card.success(info)
+    death = "lava" if getattr(prev, "died", False) else ""
+    outcome = "success" if success else _failure_cause(info, truncated, positions, death)
+    if keep and len(lines) > max_lines:
+        lines = [*lines[:10], f"... {len(lines) - max_lines} steps omitted ...", *lines[-(max_lines - 10):]]
+    final = card.render(prev) if keep else ""
     return EpisodeOutcome(episode, success, round(total, 6), steps, outcome), lines, final
 
 

@@ -29,6 +29,7 @@ from autoreward.llm.base import LLMError
 from autoreward.llm.client import make_llm
 from autoreward.llm.providers import require_credentials
 from autoreward.paths import default_out
+from autoreward.train.policy import require_nethack
 
 
 def _progress(disable: bool = False, to_stderr: bool = False, info: bool = False) -> Progress:
@@ -43,6 +44,7 @@ def _progress(disable: bool = False, to_stderr: bool = False, info: bool = False
 
 def cmd_subgoals(args: argparse.Namespace) -> int:
     args.task = resolve_task(args)
+    require_nethack(card_for(args.task), "CALM")
     card = card_for(args.task)
     require_credentials(args.llm, args.llm_api_base)
     llm = make_llm(args.llm, api_base=args.llm_api_base)
@@ -58,6 +60,7 @@ def cmd_subgoals(args: argparse.Namespace) -> int:
 
 def cmd_dataset(args: argparse.Namespace) -> int:
     args.task = resolve_task(args)
+    require_nethack(card_for(args.task), "CALM")
     card = card_for(args.task)
     subgoals = parse_subgoals(args.subgoals) if args.subgoals else decompose(args.task, card)
     if args.negatives < 0 or not 0 <= args.epsilon <= 1:

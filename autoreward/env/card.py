@@ -244,11 +244,19 @@ def document_api(state_class: type, names: Iterable[str], note: str = "") -> str
 
 
 @functools.cache
+def card_tables() -> tuple[dict[str, Any], ...]:
+    """Every `envs/*.toml` parsed, in file-name order. A table with a `card` key names another loader (e.g.
+    "minigrid": autoreward.env.minigrid); the others are NetHack-based `EnvCard`s."""
+    return tuple(tomllib.loads(path.read_text(encoding="utf-8")) for path in sorted(data_dir("envs").glob("*.toml")))
+
+
+@functools.cache
 def cards() -> tuple[EnvCard, ...]:
-    """All environment cards in `envs/`, in file-name order."""
+    """The NetHack-based environment cards of `envs/` (autoreward.env.registry.builtin_cards has all of them)."""
     loaded = []
-    for path in sorted(data_dir("envs").glob("*.toml")):
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    for raw in card_tables():
+        if "card" in raw:
+            continue
         tasks = tuple(TaskInfo(id=t["id"], family=raw["family"], goal=t["goal"].strip(),
                                make_kwargs=dict(t.get("make_kwargs", {}))) for t in raw["tasks"])
         loaded.append(EnvCard(family=raw["family"], title=raw["title"], summary=raw["summary"],

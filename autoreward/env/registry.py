@@ -29,8 +29,10 @@ from typing import Any
 
 import gymnasium as gym
 
-from autoreward.env.card import Card, cards
+from autoreward.env.card import Card, card_tables, cards
 from autoreward.env.custom import LEVEL_KIND, level_card
+from autoreward.env.minigrid import CARD_KIND as MINIGRID_KIND
+from autoreward.env.minigrid import load_card as load_minigrid_card
 from autoreward.errors import UsageError
 
 ENTRY_POINT_GROUP = "autoreward.cards"
@@ -47,7 +49,7 @@ def card_for(task_id: str) -> Card:
     found = _REGISTERED.get(task_id)
     if found is not None:
         return found[0]
-    for card in cards():
+    for card in builtin_cards():
         if any(task.id == task_id for task in card.tasks):
             return card
     for card, _ in entry_point_cards():
@@ -57,6 +59,24 @@ def card_for(task_id: str) -> Card:
     close = difflib.get_close_matches(task_id, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else " Run `autoreward envs` for the list."
     raise UsageError(f"unknown task {task_id!r}.{hint}")
+
+
+@functools.cache
+def builtin_cards() -> tuple[Card, ...]:
+    """The built-in cards, in `envs/` file-name order: NetHack-based `EnvCard`s and the tables that name a loader
+    of their own (`card = "minigrid"`)."""
+    loaders = {MINIGRID_KIND: load_minigrid_card}
+    nethack = iter(cards())
+    found: list[Card] = []
+    for raw in card_tables():
+        kind = raw.get("card")
+        if kind is None:
+            found.append(next(nethack))
+        elif kind in loaders:
+            found.append(loaders[kind](raw))
+        else:
+            raise UsageError(f"envs/ has a card of unknown kind {kind!r} (family {raw.get('family')!r})")
+    return tuple(found)
 
 
 def make_env(task_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
@@ -77,7 +97,7 @@ def source_of(task_id: str) -> dict[str, Any] | None:
 
 def all_cards() -> list[tuple[Card, str]]:
     """Every card this process knows, with where it comes from in words: built in, plugins, registered."""
-    listed: list[tuple[Card, str]] = [(card, "built in") for card in cards()]
+    listed: list[tuple[Card, str]] = [(card, "built in") for card in builtin_cards()]
     seen = {id(card) for card, _ in listed}
     for card, source in [*entry_point_cards(), *((c, s) for c, s in _REGISTERED.values())]:
         if id(card) not in seen:
@@ -98,7 +118,7 @@ def register(card: Card, source: dict[str, Any]) -> Card:
     """Serve `card`'s tasks in this process from now on; `source` (JSON-able) says how to rebuild it elsewhere."""
     check_card(card, describe_source(source))
     json.dumps(source)  # a source travels in configs: it must be plain data
-    builtin = {task.id for c in cards() for task in c.tasks}
+    builtin = {task.id for c in builtin_cards() for task in c.tasks}
     for task in card.tasks:
         if task.id in builtin:
             raise UsageError(f"{describe_source(source)} declares task {task.id!r}, which is a built-in task: "

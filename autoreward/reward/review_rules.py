@@ -19,7 +19,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoreward.env.card import action_names
 from autoreward.env.registry import card_for
 from autoreward.env.state import State
 from autoreward.reward.probe import run_probe
@@ -33,7 +32,8 @@ LARGE = 50.0  # a single reward this large dwarfs the task's own reward of about
 _MOVES = {(0, -1): "north", (1, 0): "east", (0, 1): "south", (-1, 0): "west", (1, -1): "northeast",
           (1, 1): "southeast", (-1, 1): "southwest", (-1, -1): "northwest"}
 _UNSAFE = ("lava", "water", "trap")
-_REPEATED_ACTIONS = ("pickup", "apply", "wait", "search", "eat", "wear", "wield", "puton", "pray", "kick")
+_REPEATED_ACTIONS = ("pickup", "apply", "wait", "search", "eat", "wear", "wield", "puton", "pray", "kick",
+                     "toggle", "left", "forward")  # the last three: MiniGrid's (turning in place, bumping)
 
 
 @dataclass
@@ -151,7 +151,7 @@ class _Player:
 
     def __init__(self, env: Any, card: Any) -> None:
         self.env, self.card = env, card
-        self.names = action_names(env)
+        self.names = card.action_names(env)
         self.index = {name: i for i, name in enumerate(self.names)}
         obs, info = env.reset()
         self.states, self.actions = [card.state(obs, info=info)], []
@@ -226,7 +226,7 @@ def _scripts(task: str, seed: int) -> list[_Script]:
     try:
         first = _Player(env, card)
         targets = sorted({name for name in ("stairs down", "key", "closed door", "door", "item", "altar", "sink",
-                                            "fountain", "boulder") if first.state.count(name)})
+                                            "fountain", "boulder") if _count(first.state, name)})
         plans: list[tuple[str, str | None, str]] = [("start", None, "oscillate")]
         plans += [(f"next to the {name}", name, "oscillate") for name in targets]
         plans += [(f"repeating {name}", None, name) for name in _REPEATED_ACTIONS if name in first.index]
@@ -258,10 +258,19 @@ def _scripts(task: str, seed: int) -> list[_Script]:
     return scripts
 
 
+def _count(state: Any, name: str) -> int:
+    """How many cells of `name` the State shows; 0 for a name the card's State does not know (MiniGrid's)."""
+    try:
+        return state.count(name)
+    except ValueError:
+        return 0
+
+
 def _play_to_the_end(player: _Player, seed: int, limit: int = 600) -> _Script:
-    """Random moves until the episode ends (usually by the step limit): its last step is checked."""
+    """Random moves (any action, for a card without compass moves) until the episode ends (usually by the step
+    limit): its last step is checked."""
     rng = random.Random(seed)
-    moves = [player.index[name] for name in _MOVES.values() if name in player.index]
+    moves = [player.index[name] for name in _MOVES.values() if name in player.index] or list(range(len(player.names)))
     while len(player.actions) < limit and player.step(rng.choice(moves)):
         pass
     return _Script("playing until the episode ends", player.states, player.actions, len(player.actions) - 1, "end")

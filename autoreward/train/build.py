@@ -31,12 +31,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from autoreward.annotate.client import AnnotationClient
 from autoreward.calm.reward import CalmReward
 from autoreward.calm.subgoals import Subgoal
+from autoreward.env.registry import card_for
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.train.calm_setup import attach_calm
 from autoreward.train.config import MIN_ENVS_PER_WORKER, SPIN_S, TrainConfig
 from autoreward.train.envs import make_env
-from autoreward.train.features import NetHackExtractor
+from autoreward.train.features import MiniGridExtractor, NetHackExtractor
 from autoreward.train.oni import annotation_server, attach_intrinsic, task_coef
+from autoreward.train.policy import MINIGRID, policy_of
 from autoreward.train.vec import WorkerError, WorkerVecEnv
 
 NO_WORKERS = "no reward code: envs in the trainer process"  # the isolation record of envs in the trainer
@@ -197,10 +199,17 @@ def tensorboard_dir(config: TrainConfig) -> str | None:
 
 
 def policy_kwargs(config: TrainConfig) -> dict[str, Any]:
-    """The policy network of `config.network`: the NetHack feature extractor, then the pi and vf heads."""
+    """The policy network of `config.network`: the card's feature extractor (NetHack's, or MiniGrid's for a card
+    with `policy = "minigrid"`), then the pi and vf heads."""
     network = config.network
-    return {"features_extractor_class": NetHackExtractor,
-            "features_extractor_kwargs": {"embed_dim": network.embed_dim},
+    if policy_of(card_for(config.task)) == MINIGRID:
+        extractor: dict[str, Any] = {"features_extractor_class": MiniGridExtractor,
+                                     "features_extractor_kwargs": {"conv_channels": (16, 32), "grid_features": 128,
+                                                                   "stats_features": 16}}
+    else:
+        extractor = {"features_extractor_class": NetHackExtractor,
+                     "features_extractor_kwargs": {"embed_dim": network.embed_dim}}
+    return {**extractor,
             # SB3's Adam settings (eps 1e-5), fused into one kernel: the optimizer step was a sixth of the update
             "optimizer_kwargs": {"eps": 1e-5, "fused": True},
             "net_arch": {"pi": list(network.pi_layers), "vf": list(network.vf_layers)}}

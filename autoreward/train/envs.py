@@ -17,7 +17,7 @@ from autoreward.env.info import TASK_REWARD
 from autoreward.env.registry import card_for, use_card
 from autoreward.intrinsic.messages import MessageInfo
 from autoreward.reward.loader import load_reward
-from autoreward.train.observation import PolicyObservation
+from autoreward.train.policy import policy_observation
 from autoreward.train.shaping import ShapedReward
 
 
@@ -42,7 +42,7 @@ def make_env(task: str, seed: int, reward_source: str | None, task_coef: float =
         env = MessageInfo(env)
     if subgoals is not None:
         env = TransitionInfo(env, subgoals)
-    return PolicyObservation(env, crop=crop)
+    return policy_observation(found, env, crop=crop)
 
 
 class TaskRewardInfo(gym.Wrapper):

@@ -42,6 +42,7 @@ from autoreward.train.calm_setup import calm_coef, resolve_subgoals
 from autoreward.train.config import TrainConfig
 from autoreward.train.metrics import RolloutMetrics, scalars
 from autoreward.train.oni import parse_intrinsic, task_coef
+from autoreward.train.policy import require_nethack
 from autoreward.train.vec import WorkerError
 
 Progress = Callable[[int, int, dict[str, Any] | None], None]  # (steps done, steps in all, the rollout's record)
@@ -117,6 +118,10 @@ def resolve(config: TrainConfig) -> Resolved:
     card = card_for(config.task)  # unknown task: UsageError before anything starts
     if config.card is None and source_of(config.task) is not None:
         config = config.replace(card=source_of(config.task))  # recorded, for the env workers and train.json
+    if config.oni.enabled:
+        require_nethack(card, "ONI (--intrinsic)")
+    if config.calm.enabled:
+        require_nethack(card, "CALM (--calm)")
     if config.oni.intrinsic is not None:
         parse_intrinsic(config.oni.intrinsic)
     if config.task_coef is None:

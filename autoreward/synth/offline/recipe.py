@@ -67,8 +67,8 @@ def recipe_for(task: str, task_text: str) -> Recipe:
     phases: list[Phase] = []
     if "key" in names:
         phases.append(Phase("key", "key", "pickup", ("key",)))
-    if "closed door" in names or ("door" in text and re.search(r"\b(locked|unlock|kick)", text)):
-        phases.append(Phase("door", "closed door", "opened"))
+    if {"closed door", "locked door"} & set(names) or ("door" in text and re.search(r"\b(locked|unlock|kick)", text)):
+        phases.append(Phase("door", "locked door" if "locked door" in names else "closed door", "opened"))
     verb = next((v for v in _VERBS if re.search(rf"\b{v}\b", text)), None)
     item = next(((noun, name) for noun, name in mentions if name in _ITEMS), None)
     if item is not None:
@@ -81,7 +81,8 @@ def recipe_for(task: str, task_text: str) -> Recipe:
     place = next((name for name in names if name in _PLACES), None)
     if place is not None:
         phases.append(Phase("reach", place, "reached"))
-    goal_target = "stairs down" if "stairs" in text else ""
+    # the goal's target: NetHack's stairs, or a MiniGrid task's goal square or ball (named as a mention)
+    goal_target = "stairs down" if "stairs" in text else next((n for n in ("goal", "ball") if n in names), "")
     phases.append(Phase("goal", goal_target, "success"))
     hazards = tuple(h for h, pattern in (("lava", r"\blava\b"), ("water", r"\b(water|river)\b"),
                                          ("monster", r"\bmonsters?\b"), ("trap", r"\btraps?\b"))
