@@ -150,7 +150,7 @@ def describe_minigrid_api() -> str:
     return "\n".join([
         document_api(MiniGridState, MINIGRID_API, "points are (x, y), x east, y south"),
         "",
-        "Map names accepted by find/nearest/count/distance_to/path_to/facing:",
+        "Map names accepted by find/nearest/count/distance_to/path_to/actions_to/facing:",
         "  " + ", ".join(repr(n) for n in NAMES),
         f"Group names: {groups}. A locked door is also a 'closed door' (state.at names it so); 'locked door' finds "
         "only locked ones.",

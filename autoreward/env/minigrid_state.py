@@ -27,11 +27,13 @@ NAMES = ("unseen", "empty", "wall", "floor", "open door", "closed door", "locked
          "lava")
 GROUPS = {"door": ("open door", "closed door"), "object": ("key", "ball", "box")}
 _WALKABLE = frozenset({"empty", "floor", "goal", "open door", "lava"})  # lava: walkable (and deadly) unless avoided
+_WALKABLE_TABLE = np.isin(np.arange(256), [OBJECT_TO_IDX[n] for n in ("empty", "floor", "goal", "lava")])  # +open doors
 
 MINIGRID_API = frozenset({
     "pos", "direction", "direction_name", "grid", "width", "height", "carrying", "carrying_colour", "inventory",
     "mission", "env_reward", "done", "success", "died", "step", "front", "front_cell", "at", "colour_at",
-    "is_open", "is_locked", "find", "nearest", "count", "distance", "distance_to", "path_to", "facing",
+    "is_open", "is_locked", "find", "nearest", "count", "distance", "distance_to", "path_to", "actions_to",
+    "facing",
 })
 
 
@@ -219,6 +221,20 @@ class MiniGridState:
             self._cache[key] = _breadth_first(self, goals, set(_expand(avoid)))
         return self._cache[key]
 
+    def actions_to(self, target: str | Point, avoid: Iterable[str] = ("lava",),
+                   colour: str | None = None) -> int | None:
+        """Fewest actions (turns, forward moves, toggles of closed doors on the way) until the agent can act on
+        `target`: standing on it when it can be entered (empty, goal, open door, lava), facing it otherwise (a
+        key, ball or box to pick up, a closed door to toggle). Unlike `path_to` it counts turns, so every useful
+        action brings it closer. None: no way (a locked door on the way passes only with a key of its colour)."""
+        goals = {tuple(target)} if not isinstance(target, str) else set(self.find(target, colour))
+        if not goals:
+            return None
+        key = ("actions", tuple(sorted(goals)), tuple(avoid))
+        if key not in self._cache:
+            self._cache[key] = _fewest_actions(self, goals, set(_expand(avoid)))
+        return self._cache[key]
+
     def facing(self, target: str | Point) -> bool:
         """Whether the agent faces `target` (a point, or any cell of that map name)."""
         if isinstance(target, str):
@@ -251,12 +267,35 @@ def _mask(grid: np.ndarray, kind: str) -> np.ndarray:
     return obj == OBJECT_TO_IDX[kind]
 
 
+def _entry_costs(state: MiniGridState, avoid: set[str]) -> list[list[int]]:
+    """What entering each cell costs, as [y][x] lists (pure Python is faster than numpy cell by cell here):
+    1 walkable, 2 a closed door that opens (unlocked, or locked with the carried key's colour: toggle, then
+    step), 0 no way (walls, objects, a locked door without its key, and `avoid`)."""
+    cache_key = ("costs", tuple(sorted(avoid)))
+    costs = state._cache.get(cache_key)
+    if costs is None:
+        grid = state.grid
+        obj, colour, door = grid[:, :, 0], grid[:, :, 1], grid[:, :, 2]
+        walkable = _WALKABLE_TABLE[obj] | ((obj == _DOOR) & (door == _OPEN))
+        closed = (obj == _DOOR) & (door != _OPEN)
+        opens = closed & (door != _LOCKED)
+        if state.carrying == "key":
+            opens |= closed & (colour == COLOR_TO_IDX[state.carrying_colour])
+        blocked = np.zeros(obj.shape, dtype=bool)
+        for name in avoid:
+            blocked |= _mask(grid, name)
+        costs = np.where(blocked, 0, np.where(walkable, 1, np.where(opens, 2, 0)))
+        costs = state._cache[cache_key] = costs.tolist()
+    return costs
+
+
 def _breadth_first(state: MiniGridState, goals: set[Point], avoid: set[str]) -> int | None:
-    """Shortest number of moves from the agent to any goal cell (goal cells are entered whatever they hold)."""
+    """Shortest number of moves from the agent to any goal cell (goal cells are entered whatever they hold;
+    a door that opens counts as one move)."""
     start = state.pos
     if start in goals:
         return 0
-    key_colour = state.carrying_colour if state.carrying == "key" else None
+    costs, width, height = _entry_costs(state, avoid), state.width, state.height
     seen, queue = {start}, deque([(start, 0)])
     while queue:
         (x, y), moves = queue.popleft()
@@ -266,15 +305,53 @@ def _breadth_first(state: MiniGridState, goals: set[Point], avoid: set[str]) -> 
             seen.add(nxt)
             if nxt in goals:
                 return moves + 1
-            name = state.at(*nxt)
-            if name in avoid:
-                continue
-            if name == "closed door" and state.is_locked(*nxt):
-                passable = key_colour is not None and state.colour_at(*nxt) == key_colour
-            else:
-                passable = name in _WALKABLE or name == "closed door"
-            if passable:
+            nx, ny = nxt
+            if 0 <= nx < width and 0 <= ny < height and costs[ny][nx]:
                 queue.append((nxt, moves + 1))
+    return None
+
+
+def _fewest_actions(state: MiniGridState, goals: set[Point], avoid: set[str]) -> int | None:
+    """Fewest actions from the agent's (cell, direction) until it stands on an enterable goal cell or faces any
+    other goal cell: a turn or a step costs 1, a closed door that opens costs its toggle too (Dial's algorithm
+    over (x, y, direction) numbered (y * width + x) * 4 + direction: edge costs are 1 or 2)."""
+    width, height = state.width, state.height
+    costs = [c for row in _entry_costs(state, avoid) for c in row]  # cell y * width + x
+    done = [False] * (width * height)  # stand on it (enterable goal) or face it (any other goal)
+    for x, y in goals:
+        if 0 <= x < width and 0 <= y < height:
+            done[y * width + x] = True
+    enter = [done[c] and state.at(c % width, c // width) in _WALKABLE for c in range(width * height)]
+    step = (1, width, -1, -width)  # the cell ahead, per MiniGrid direction (east, south, west, north)
+    never = 1 << 30
+    best = [never] * (width * height * 4)
+    start = (state.pos[1] * width + state.pos[0]) * 4 + state.direction
+    best[start] = 0
+    buckets: list[list[int]] = [[start]]
+    cost = 0
+    while cost < len(buckets):
+        for node in buckets[cost]:
+            if best[node] != cost:
+                continue  # reached more cheaply after it was queued
+            cell, d = node >> 2, node & 3
+            if enter[cell]:
+                return cost
+            x = cell % width
+            ahead = cell + step[d]
+            inside = (0 <= ahead < width * height) and not (d == 0 and x == width - 1) and not (d == 2 and x == 0)
+            if inside and done[ahead] and not enter[ahead]:
+                return cost
+            moves = [(cell * 4 + (d + 1) % 4, 1), (cell * 4 + (d - 1) % 4, 1)]
+            if inside and costs[ahead]:
+                moves.append((ahead * 4 + d, costs[ahead]))
+            for nxt, extra in moves:
+                total = cost + extra
+                if total < best[nxt]:
+                    best[nxt] = total
+                    while len(buckets) <= total:
+                        buckets.append([])
+                    buckets[total].append(nxt)
+        cost += 1
     return None
 
 

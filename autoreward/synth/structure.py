@@ -4,14 +4,16 @@ Structure is what the loop compares between candidates ("success fell from 36% t
 removed"): two rewards that differ only in weights have the same structure. It is read from the code alone, so
 it works for an LLM's reward as for the offline designer's: the keys of a top-level `WEIGHTS` dict when there is
 one, else the component names the code writes (`components["x"] = ...`, keys of a returned dict literal), plus
-`distance: path` when the code calls `path_to`, `distance: straight` when it measures straight-line distance.
+`distance: actions` when the code calls `actions_to` (MiniGrid: turns counted), `distance: path` when it calls
+`path_to`, `distance: straight` when it measures straight-line distance.
 """
 
 from __future__ import annotations
 
 import ast
 
-PATH, STRAIGHT = "distance: path", "distance: straight"
+PATH, STRAIGHT, ACTIONS = "distance: path", "distance: straight", "distance: actions"
+DISTANCES = (PATH, STRAIGHT, ACTIONS)
 _STRAIGHT_CALLS = frozenset({"distance", "distance_to", "euclidean"})
 _NOT_COMPONENTS = frozenset({"memory", "state", "prev"})  # subscripts of these are not reward components
 
@@ -46,7 +48,9 @@ def structure_of(code: str) -> list[str]:
     called = {node.func.attr for node in ast.walk(tree)
               if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
     features = sorted(names)
-    if "path_to" in called:
+    if "actions_to" in called:
+        features.append(ACTIONS)
+    elif "path_to" in called:
         features.append(PATH)
     elif called & _STRAIGHT_CALLS:
         features.append(STRAIGHT)
@@ -73,9 +77,9 @@ def _written_components(tree: ast.AST) -> set[str]:
 def changes(parent: list[str], child: list[str]) -> list[str]:
     """How `child`'s structure differs from `parent`'s: '+name', '-name', 'distance: path -> straight'."""
     def distance(features: list[str]) -> str | None:
-        return next((f.split(": ", 1)[1] for f in features if f in (PATH, STRAIGHT)), None)
+        return next((f.split(": ", 1)[1] for f in features if f in DISTANCES), None)
 
-    old, new = set(parent) - {PATH, STRAIGHT}, set(child) - {PATH, STRAIGHT}
+    old, new = set(parent) - set(DISTANCES), set(child) - set(DISTANCES)
     out = [f"+{name}" for name in sorted(new - old)] + [f"-{name}" for name in sorted(old - new)]
     before, after = distance(parent), distance(child)
     if before and after and before != after:

@@ -3,6 +3,7 @@ and the critic's allow-list taken from it (the hostile corpus is refused against
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
@@ -22,6 +23,7 @@ from autoreward.reward.probe import ProbeLimits, collect_transitions
 from autoreward.reward.static import check_static
 from autoreward.synth.offline.designer import OfflineDesigner
 from autoreward.synth.records import DesignContext
+from autoreward.synth.structure import structure_of
 from tests.reward.test_static import CORPUS, expectation
 
 EMPTY, DOORKEY = "MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-5x5-v0"
@@ -162,5 +164,80 @@ def test_the_offline_designers_minigrid_reward_passes_the_critic(minigrid_episod
                         candidate=0, seed=0)
     code = OfflineDesigner().design(ctx).code
     assert '"key", "key", "pickup"' in code and '"goal", "goal", "success"' in code
-    verdict = check(code, DOORKEY, episodes=minigrid_episodes, limits=FAST)
-    assert verdict.accepted, verdict.errors
+    # MiniGrid's State offers actions_to (turns counted): the first design measures approach by it, and the
+    # round's next candidate tries path distance as its structural change
+    assert "distance: actions" in structure_of(code) and "state.actions_to(spot" in code
+    second = OfflineDesigner().design(dataclasses.replace(ctx, candidate=1)).code
+    assert "distance: path" in structure_of(second)
+    for candidate in (code, second):
+        verdict = check(candidate, DOORKEY, episodes=minigrid_episodes, limits=FAST)
+        assert verdict.accepted, verdict.errors
+
+
+def _fewest_real_actions(env, target, limit=40):
+    """Breadth-first search over copies of the real env (left, right, forward, toggle) until the agent stands on
+    `target` (cells it can enter) or faces it (anything else), never stepping into lava: the ground truth for
+    `actions_to`."""
+    import copy
+    from collections import deque
+
+    base = env.unwrapped
+    enterable = base.grid.get(*target) is None or base.grid.get(*target).can_overlap()
+
+    def reached(game):
+        return tuple(game.agent_pos) == target if enterable else tuple(game.front_pos) == target
+
+    def key(game):
+        door_states = tuple((o.is_open, o.is_locked) for o in game.grid.grid if o is not None and o.type == "door")
+        return tuple(game.agent_pos), game.agent_dir, door_states
+
+    start = copy.deepcopy(base)
+    if reached(start):
+        return 0
+    seen, queue = {key(start)}, deque([(start, 0)])
+    while queue:
+        game, cost = queue.popleft()
+        if cost >= limit:
+            break
+        for action in (game.actions.left, game.actions.right, game.actions.forward, game.actions.toggle):
+            nxt = copy.deepcopy(game)
+            _, _, terminated, _, _ = nxt.step(action)
+            if reached(nxt):
+                return cost + 1
+            if terminated or key(nxt) in seen:
+                continue
+            seen.add(key(nxt))
+            queue.append((nxt, cost + 1))
+    return None
+
+
+@pytest.mark.parametrize("task", ["MiniGrid-DoorKey-6x6-v0", "MiniGrid-KeyCorridorS3R1-v0",
+                                  "MiniGrid-LavaCrossingS9N1-v0"])
+def test_actions_to_is_the_fewest_real_actions(task):
+    """actions_to counts turns, steps and door toggles exactly as the game does, with and without the key,
+    from random places and directions (the real env searched by copies is the reference)."""
+    import numpy as np
+
+    card = card_for(task)
+    env = card.make(task, seed=4)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for episode in range(6):
+        env.reset()
+        base = env.unwrapped
+        free = [(x, y) for x in range(base.width) for y in range(base.height) if base.grid.get(x, y) is None]
+        targets = [(x, y) for x in range(base.width) for y in range(base.height)
+                   if base.grid.get(x, y) is not None and base.grid.get(x, y).type in ("key", "door", "goal", "ball")]
+        for _ in range(4):
+            base.agent_pos = free[rng.integers(len(free))]
+            base.agent_dir = int(rng.integers(4))
+            key = next((p for p in targets if base.grid.get(*p).type == "key"), None)
+            if key is not None and episode % 2:  # carry the key: the locked door opens on the way
+                base.carrying = base.grid.get(*key)
+                base.grid.set(*key, None)
+                targets = [p for p in targets if p != key]
+            state = card.state(env._observe())
+            for target in targets:
+                assert state.actions_to(target) == _fewest_real_actions(env, target), (task, target)
+                checked += 1
+    assert checked >= 20

@@ -56,9 +56,15 @@ _MEASURE = {
     "path": ("    moves = state.path_to(spot, avoid=AVOID)  # along known cells, around walls and AVOID\n"
              "    if moves is None:  # no known way there yet\n"
              "        moves = FAR"),
+    "actions": ("    moves = state.actions_to(spot, avoid=AVOID)  # turns, steps and door toggles, around AVOID\n"
+                "    if moves is None:  # no way there yet\n"
+                "        moves = FAR"),
 }
 _DISTANCE_WORDS = {"straight": "straight-line move distance",
-                   "path": "number of moves along known cells (around walls and hazards)"}
+                   "path": "number of moves along known cells (around walls and hazards)",
+                   "actions": "number of actions (turns, moves, door toggles)"}
+#: The distance kinds that walk around hazards and may find no way (FAR then).
+_SEARCHED = ("path", "actions")
 
 _DONE_HEAD = '''
 
@@ -100,7 +106,7 @@ def compose(recipe: Recipe, weights: dict[str, float], distance: str = "path") -
         weights.pop("approach", None)
     rows = "\n".join(f"    {(p.component, p.target, p.test, p.words)!r},".replace("'", '"') for p in recipe.phases)
     phases = "; ".join(f"{p.component}: {p.describe()}" for p in recipe.phases)
-    path = distance == "path"
+    path = distance in _SEARCHED
     parts = [_HEADER.format(task=recipe.task, phases=phases, weights=_dict_literal(weights), phase_rows=rows,
                             distance_words=_DISTANCE_WORDS[distance], far=60 if path else 20,
                             far_note=", or has no known way to it" if path else "")]

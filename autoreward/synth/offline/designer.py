@@ -16,7 +16,7 @@ from autoreward.synth.offline.edits import apply_edits, vary
 from autoreward.synth.offline.recipe import ADDABLE, KNOWN_COMPONENTS, Recipe, default_weights, recipe_for
 from autoreward.synth.records import Design, DesignContext, Edit
 from autoreward.synth.requests import design_messages, format_messages, repair_messages
-from autoreward.synth.structure import STRAIGHT, changes, describe_changes, read_weights, structure_of
+from autoreward.synth.structure import ACTIONS, STRAIGHT, changes, describe_changes, read_weights, structure_of
 
 OFFLINE_MARK = "# offline designer (rule-based, no LLM)"
 
@@ -42,7 +42,7 @@ class OfflineDesigner:
         minimal reward (goal approach and goal only)."""
         recipe = recipe_for(ctx.task, ctx.task_text)
         known = {k: v for k, v in (read_weights(code) or {}).items() if k in KNOWN_COMPONENTS}
-        distance = "straight" if STRAIGHT in structure_of(code) else "path"
+        distance = distance_of(code)
         regenerated = compose(recipe, {**default_weights(recipe), **known}, distance)  # the code's numbers and kind
         minimal = compose(recipe.minimal(), default_weights(recipe.minimal()))
         error = None
@@ -65,7 +65,7 @@ class Plan:
     """One offline candidate before it is written: its weights (their keys are its components), distance kind."""
 
     weights: dict[str, float]
-    distance: str  # "path" | "straight" (how approach measures distance)
+    distance: str  # "path" | "actions" | "straight" (how approach measures distance)
     notes: list[str]
 
     def structure(self, recipe: Recipe) -> list[str]:
@@ -77,8 +77,9 @@ def proposals(ctx: DesignContext, recipe: Recipe) -> list[Plan]:
     edits), then one structural change each (from `toggles`), skipping structures trained in earlier rounds
     and changes that an earlier round showed to lower success."""
     if ctx.best_code is None:
-        parent = Plan(default_weights(recipe), "path", ["the recipe's design: approach by path distance"
-                                                        if recipe.has_targets else "the recipe's design"])
+        distance = first_distance(ctx.card_text)
+        parent = Plan(default_weights(recipe), distance, [f"the recipe's design: approach by {distance} distance"
+                                                          if recipe.has_targets else "the recipe's design"])
         first = parent
     else:
         weights = read_weights(ctx.best_code)
@@ -87,11 +88,10 @@ def proposals(ctx: DesignContext, recipe: Recipe) -> list[Plan]:
             weights = default_weights(recipe)
             notes.append("the best code has no readable WEIGHTS dict: started again from the recipe's weights")
         weights = {k: v for k, v in weights.items() if k in KNOWN_COMPONENTS}
-        distance = "straight" if STRAIGHT in structure_of(ctx.best_code) else "path"
-        parent = Plan(weights, distance, list(notes))
+        parent = Plan(weights, distance_of(ctx.best_code), list(notes))
         edits, ruled_out = _edits_the_lessons_allow(ctx, weights)
         edited, applied = apply_edits(weights, edits, recipe)
-        first = Plan(edited, distance, notes + ruled_out +
+        first = Plan(edited, parent.distance, notes + ruled_out +
                      (applied or ["the analysis asked for no edit the rules can make"]))
     tried = [sorted(t) for t in ctx.tried]  # structures compare as sorted lists
     hurt = _hurtful_changes(ctx)
@@ -158,6 +158,23 @@ def _inverse(change: str) -> str:
     return f"distance: {after} -> {before}"
 
 
+#: The distance a structural change tries instead of the current one.
+_OTHER_DISTANCE = {"path": "straight", "straight": "path", "actions": "path"}
+
+
+def first_distance(card_text: str) -> str:
+    """The first design's distance: "actions" where the card's State API offers `actions_to` (it counts the
+    turns a MiniGrid agent needs, so every useful action pays), else "path". Read from the card's text, as an
+    LLM would read the API it is shown."""
+    return "actions" if "actions_to(" in card_text else "path"
+
+
+def distance_of(code: str) -> str:
+    """The distance kind a reward file measures (what refinement and repair keep)."""
+    features = structure_of(code)
+    return "actions" if ACTIONS in features else "straight" if STRAIGHT in features else "path"
+
+
 def toggles(recipe: Recipe, parent: Plan) -> list[tuple[str, Callable[[Plan], Plan]]]:
     """The structural changes worth trying for this task, most relevant first (read from the task text)."""
     def flip(name: str) -> tuple[str, Callable[[Plan], Plan]]:
@@ -171,12 +188,12 @@ def toggles(recipe: Recipe, parent: Plan) -> list[tuple[str, Callable[[Plan], Pl
         return (f"{'remove' if name in parent.weights else 'add'} {name}", apply)
 
     def distance(plan: Plan) -> Plan:
-        return Plan(dict(plan.weights), "straight" if plan.distance == "path" else "path", [])
+        return Plan(dict(plan.weights), _OTHER_DISTANCE[plan.distance], [])
 
     out: list[tuple[str, Callable[[Plan], Plan]]] = []
     if recipe.has_targets:
         if "approach" in parent.weights:
-            out.append((f"approach by {'straight' if parent.distance == 'path' else 'path'} distance", distance))
+            out.append((f"approach by {_OTHER_DISTANCE[parent.distance]} distance", distance))
         out.append(flip("approach"))
     out.insert(0 if recipe.explore else len(out), flip("explore"))
     if recipe.hazards:
