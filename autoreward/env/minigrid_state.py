@@ -26,6 +26,7 @@ DIRECTIONS = ("east", "south", "west", "north")  # MiniGrid's agent_dir 0..3
 NAMES = ("unseen", "empty", "wall", "floor", "open door", "closed door", "locked door", "key", "ball", "box", "goal",
          "lava")
 GROUPS = {"door": ("open door", "closed door"), "object": ("key", "ball", "box")}
+_KNOWN = frozenset(NAMES) | frozenset(GROUPS)
 _WALKABLE = frozenset({"empty", "floor", "goal", "open door", "lava"})  # lava: walkable (and deadly) unless avoided
 _WALKABLE_TABLE = np.isin(np.arange(256), [OBJECT_TO_IDX[n] for n in ("empty", "floor", "goal", "lava")])  # +open doors
 
@@ -213,13 +214,7 @@ class MiniGridState:
     def path_to(self, target: str | Point, avoid: Iterable[str] = ("lava",), colour: str | None = None) -> int | None:
         """Moves along the grid (turns not counted) to a point or the nearest cell of a map name, around walls,
         objects and `avoid`; closed doors pass, locked ones only with a key of their colour. None: no way."""
-        goals = {tuple(target)} if not isinstance(target, str) else set(self.find(target, colour))
-        if not goals:
-            return None
-        key = ("path", tuple(sorted(goals)), tuple(avoid))
-        if key not in self._cache:
-            self._cache[key] = _breadth_first(self, goals, set(_expand(avoid)))
-        return self._cache[key]
+        return self._search(_breadth_first, target, avoid, colour)
 
     def actions_to(self, target: str | Point, avoid: Iterable[str] = ("lava",),
                    colour: str | None = None) -> int | None:
@@ -227,12 +222,16 @@ class MiniGridState:
         `target`: standing on it when it can be entered (empty, goal, open door, lava), facing it otherwise (a
         key, ball or box to pick up, a closed door to toggle). Unlike `path_to` it counts turns, so every useful
         action brings it closer. None: no way (a locked door on the way passes only with a key of its colour)."""
+        return self._search(_fewest_actions, target, avoid, colour)
+
+    def _search(self, search: Any, target: str | Point, avoid: Iterable[str], colour: str | None) -> int | None:
+        """One search (path_to's or actions_to's) to a point or the cells of a map name, once per State."""
         goals = {tuple(target)} if not isinstance(target, str) else set(self.find(target, colour))
         if not goals:
             return None
-        key = ("actions", tuple(sorted(goals)), tuple(avoid))
+        key = (search.__name__, tuple(sorted(goals)), tuple(avoid))
         if key not in self._cache:
-            self._cache[key] = _fewest_actions(self, goals, set(_expand(avoid)))
+            self._cache[key] = search(self, goals, set(_expand(avoid)))
         return self._cache[key]
 
     def facing(self, target: str | Point) -> bool:
@@ -282,7 +281,7 @@ def _entry_costs(state: MiniGridState, avoid: set[str]) -> list[list[int]]:
         if state.carrying == "key":
             opens |= closed & (colour == COLOR_TO_IDX[state.carrying_colour])
         blocked = np.zeros(obj.shape, dtype=bool)
-        for name in avoid:
+        for name in avoid & _KNOWN:  # names MiniGrid has not (NetHack's 'trap') avoid nothing, as before
             blocked |= _mask(grid, name)
         costs = np.where(blocked, 0, np.where(walkable, 1, np.where(opens, 2, 0)))
         costs = state._cache[cache_key] = costs.tolist()
@@ -317,11 +316,12 @@ def _fewest_actions(state: MiniGridState, goals: set[Point], avoid: set[str]) ->
     over (x, y, direction) numbered (y * width + x) * 4 + direction: edge costs are 1 or 2)."""
     width, height = state.width, state.height
     costs = [c for row in _entry_costs(state, avoid) for c in row]  # cell y * width + x
-    done = [False] * (width * height)  # stand on it (enterable goal) or face it (any other goal)
+    done = [False] * (width * height)  # a goal cell: stand on it (enter) or face it (any other)
+    enter = [False] * (width * height)
     for x, y in goals:
         if 0 <= x < width and 0 <= y < height:
             done[y * width + x] = True
-    enter = [done[c] and state.at(c % width, c // width) in _WALKABLE for c in range(width * height)]
+            enter[y * width + x] = state.at(x, y) in _WALKABLE
     step = (1, width, -1, -width)  # the cell ahead, per MiniGrid direction (east, south, west, north)
     never = 1 << 30
     best = [never] * (width * height * 4)
