@@ -20,7 +20,6 @@ from autoreward.errors import UsageError
 from autoreward.llm.providers import require_credentials
 from autoreward.paths import latest_run
 from autoreward.synth.inspect import candidate_detail, diff_candidates, is_training_dir, run_overview, training_detail
-from autoreward.synth.loop import RunStopped, iterate
 from autoreward.synth.records import (
     BaselineEvent,
     CandidateEvent,
@@ -45,6 +44,7 @@ def cmd_iterate(args: argparse.Namespace) -> int:
     if not args.resume and not (args.task or own):
         raise UsageError("usage: autoreward iterate TASK [options] (or --card MODULE:ATTR, --des-file LEVEL.des "
                          "--description TEXT, or --resume RUN_DIR)")
+    _require_credentials(args)  # first: told at once, before the task's libraries or torch are imported
     task = None if args.resume else resolve_task(args)
     config = None if args.resume else IterateConfig(
         task=task, card=source_of(task), description=args.description, llm=args.llm, rounds=args.rounds,
@@ -56,7 +56,7 @@ def cmd_iterate(args: argparse.Namespace) -> int:
         executor=args.executor, ray_address=args.ray_address, gpus_per_candidate=args.gpus_per_candidate)
     if args.confirm_seeds < 0:
         raise UsageError("--confirm-seeds must be 0 or more")
-    _require_credentials(args)
+    from autoreward.synth.loop import RunStopped, iterate  # torch, SB3 and the envs: only once the run can start
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as progress:
