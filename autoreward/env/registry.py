@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -93,6 +94,20 @@ def source_of(task_id: str) -> dict[str, Any] | None:
         if any(task.id == task_id for task in card.tasks):
             return dict(source)
     return None
+
+
+def card_fingerprint(task_id: str) -> str:
+    """A digest of a plugin card's module file ("" for built-in cards and custom levels, whose task ids already
+    name their game): what a cache of trainings keyed by task id must add, so that an edited plugin is retrained."""
+    source = source_of(task_id)
+    if not source or source.get("kind") != PLUGIN_KIND:
+        return ""
+    module = sys.modules.get(str(source.get("ref", "")).partition(":")[0])
+    digest = hashlib.sha256(str(source.get("ref")).encode())
+    file = getattr(module, "__file__", None)
+    if file and Path(file).is_file():
+        digest.update(Path(file).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def all_cards() -> list[tuple[Card, str]]:

@@ -1,10 +1,11 @@
 """The task reward alone, trained and evaluated exactly like a candidate: the bar every reward must clear.
 
-A baseline depends only on (task, steps, seed, envs, evaluation episodes), so it is trained once and kept in a
-cache folder shared by runs (`<out>/baselines/<key>/`): a second run of the same task, budget and seed reuses it.
-A training is written into a temporary folder and renamed into place when it finished, so a killed run never
-leaves a half baseline that a later run would take for a finished one. The cache is read and written by the
-driver (the process running the loop) only: on a cluster the training's files come back first (`synth.jobs`).
+A baseline depends only on (task, steps, seed, envs, evaluation episodes, and a plugin card's code), so it is
+trained once and kept in a cache folder shared by runs (`<out>/baselines/<key>/`): a second run of the same task,
+budget and seed reuses it. A training is written into a temporary folder and renamed into place when it
+finished, so a killed run never leaves a half baseline that a later run would take for a finished one. The cache
+is read and written by the driver (the process running the loop) only: on a cluster the training's files come
+back first (`synth.jobs`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from autoreward.env.registry import source_of
+from autoreward.env.registry import card_fingerprint, source_of
 from autoreward.io import write_json_atomic
 from autoreward.synth.executor import Executor, train_and_evaluate, training_job
 
@@ -37,11 +38,18 @@ class BaselineKey:
     seed: int
     envs: int
     eval_episodes: int
+    card: str = ""  # a plugin card's code digest (`card_fingerprint`): an edited plugin is another baseline
+
+    @classmethod
+    def of(cls, task: str, steps: int, seed: int, envs: int, eval_episodes: int) -> BaselineKey:
+        """The key of a baseline training of `task` as this process's card for it stands now."""
+        return cls(task, steps, seed, envs, eval_episodes, card_fingerprint(task))
 
     @property
     def folder_name(self) -> str:
         task = re.sub(r"[^A-Za-z0-9._-]+", "_", self.task)
-        return f"{task}-{self.steps}steps-seed{self.seed}-{self.envs}envs-{self.eval_episodes}ep"
+        card = f"-card{self.card}" if self.card else ""
+        return f"{task}{card}-{self.steps}steps-seed{self.seed}-{self.envs}envs-{self.eval_episodes}ep"
 
 
 def baseline_dir(cache_root: str | Path, key: BaselineKey) -> Path:
@@ -55,7 +63,9 @@ def read_baseline(cache_root: str | Path, key: BaselineKey) -> dict[str, Any] | 
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("key") == asdict(key) else None
+    if not isinstance(data, dict) or not isinstance(data.get("key"), dict):
+        return None
+    return data if {"card": "", **data["key"]} == asdict(key) else None  # records before `card` had none
 
 
 def submit_baseline(pool: Executor, task: str, steps: int, seed: int, envs: int, eval_episodes: int, device: str,
@@ -65,7 +75,7 @@ def submit_baseline(pool: Executor, task: str, steps: int, seed: int, envs: int,
 
     The figures carry `cached` (reused or not) and `dir`; the cache lives on the driver, so a cluster's nodes
     need not see it."""
-    key = BaselineKey(task, steps, seed, envs, eval_episodes)
+    key = BaselineKey.of(task, steps, seed, envs, eval_episodes)
     found = read_baseline(cache_root, key)
     if found is not None:
         done: Future = Future()
@@ -79,7 +89,7 @@ def submit_baseline(pool: Executor, task: str, steps: int, seed: int, envs: int,
 def run_baseline(task: str, steps: int, seed: int, envs: int, eval_episodes: int, device: str,
                  cache_root: str) -> dict[str, Any]:
     """Train and evaluate the task reward alone once per key (or read the cached figures), in this process."""
-    key = BaselineKey(task, steps, seed, envs, eval_episodes)
+    key = BaselineKey.of(task, steps, seed, envs, eval_episodes)
     found = read_baseline(cache_root, key)
     if found is not None:
         return {**found, "cached": True, "dir": str(baseline_dir(cache_root, key))}
@@ -109,11 +119,14 @@ def keep_baseline(cache_root: str, key: BaselineKey, tmp: Path, figures: dict[st
     write_json_atomic(tmp / "baseline.json", record)
     try:
         tmp.rename(folder)
-    except OSError:  # another run finished the same baseline first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:  # another run finished the same baseline first (keep theirs), or the folder is not one
         found = read_baseline(cache_root, key)
         if found is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
             return {**found, "cached": True, "dir": str(folder)}
-        raise
+        if not folder.exists():
+            raise
+        folder.rename(folder.with_name(f".{folder.name}.stale-{uuid.uuid4().hex[:8]}"))  # kept, never read again
+        tmp.rename(folder)
     return {**record, "cached": False, "dir": str(folder), "node_id": figures.get("node_id"),
             "hostname": figures.get("hostname")}
