@@ -37,6 +37,8 @@ LAZY_ALLOWED = frozenset({"litellm", "openai", "matplotlib", "ray", "tensorboard
 LAZY_SITES = {
     "autoreward.train.worker:_answer": "stable_baselines3 imports torch, which the walled env workers never load "
                                        "unless the trainer asks whether an env is wrapped",
+    "autoreward.cli.synth:cmd_iterate": "the loop imports torch, SB3 and the envs (about 4 s): a missing LLM key is "
+                                        "told before that, at once (tests/llm/test_credentials.py)",
 }
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
