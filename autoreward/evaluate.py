@@ -111,12 +111,13 @@ def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, o
                          "actions (another task, or an older autoreward); train it again")
     nethack = policy_of(card) == NETHACK
     names = action_names(env) if nethack else card.action_names(env)
-    play = _play if nethack else _play_card
+    reading = _nethack_reading() if nethack else _card_reading(card)
     outcomes: list[EpisodeOutcome] = []
     rendered: list[dict[str, Any]] = []
     try:
         for episode in range(episodes):
-            outcome, lines, final = play(env, card, model, episode, names, greedy, keep=episode < trajectories)
+            outcome, lines, final = _play(env, card, reading, model, episode, names, greedy,
+                                          keep=episode < trajectories)
             outcomes.append(outcome)
             if episode < trajectories:
                 rendered.append({"episode": episode, "success": outcome.success, "outcome": outcome.outcome,
@@ -140,13 +141,46 @@ def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, o
     return result
 
 
-def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: list[str], greedy: bool,
+@dataclass(frozen=True)
+class _Reading:
+    """How one kind of card's episode is read: its States, their step lines and final text, and how it died."""
+
+    state: Any  # (env, reward, terminated, truncated, info, steps) -> State; reward None: the reset's
+    compact: Any  # (prev State | None, action name | None, State) -> one line
+    render: Any  # State -> text
+    death: Any  # (env, the last State before the end, the final State) -> what killed the agent
+
+
+def _nethack_reading() -> _Reading:
+    """NLE's States (`State.copy_from`), NetHack's step lines and rendering, and how NetHack says it died."""
+    def state(env: Any, reward: float | None, terminated: bool, truncated: bool, info: dict, steps: int) -> State:
+        if reward is None:
+            return State.copy_from(env.raw)
+        end = int(info.get("end_status", 0))
+        return State.copy_from(env.raw, reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH, steps)
+    return _Reading(state, compact_step, render_state, lambda env, seen, last: _death_cause(env, seen))
+
+
+def _card_reading(card: Any) -> _Reading:
+    """A card whose observations are not NetHack's (MiniGrid): its own States, `card.compact_step` when it has one
+    (else the first line of `card.render`), and `card.death_cause(final State)` when it has one (else "died")."""
+    def state(env: Any, reward: float | None, terminated: bool, truncated: bool, info: dict, steps: int) -> Any:
+        if reward is None:
+            return card.state(env.raw, info=info)
+        return card.state(env.raw, reward, terminated, truncated, info, steps)
+    compact = getattr(card, "compact_step", None) or (
+        lambda prev, name, state: f"{name or 'start'}: {card.render(state).splitlines()[0]}")
+    death = getattr(card, "death_cause", None)
+    return _Reading(state, compact, card.render, lambda env, seen, last: death(last) if death else "died")
+
+
+def _play(env: Any, card: Any, reading: _Reading, model: Any, episode: int, names: list[str], greedy: bool,
           keep: bool, max_lines: int = 60) -> tuple[EpisodeOutcome, list[str], str]:
     """One episode: its outcome, its compact step lines (when kept) and the final State rendered."""
     obs, info = env.reset()
-    prev = State.copy_from(env.raw)
-    lines = [compact_step(None, None, prev)] if keep else []
-    positions = [prev.pos]
+    prev = reading.state(env, None, False, False, info, 0)
+    lines = [reading.compact(None, None, prev)] if keep else []
+    positions = [getattr(prev, "pos", None)]
     prev_seen = prev
     total, steps = 0.0, 0
     terminated = truncated = False
@@ -155,53 +189,19 @@ def _play(env: PolicyObservation, card: Any, model: Any, episode: int, names: li
         obs, reward, terminated, truncated, info = env.step(int(action))
         steps += 1
         total += float(reward)
-        end = int(info.get("end_status", 0))
-        state = State.copy_from(env.raw, float(reward), bool(terminated or truncated), end == TASK_SUCCESSFUL,
-                                end == DEATH, steps)
-        positions.append(state.pos)
-        if not state.done:
+        state = reading.state(env, float(reward), bool(terminated), bool(truncated), info, steps)
+        positions.append(getattr(state, "pos", None))
+        if not getattr(state, "done", False):
             prev_seen = state  # the last State before the end: what surrounded the agent
         if keep:
-            lines.append(compact_step(prev, names[int(action)], state))
+            lines.append(reading.compact(prev, names[int(action)], state))
         prev = state
     success = card.success(info)
-    died = int(info.get("end_status", 0)) == DEATH
     outcome = "success" if success else _failure_cause(
-        info, truncated, positions, _death_cause(env, prev_seen) if died else "")
+        info, truncated, positions, reading.death(env, prev_seen, prev) if getattr(prev, "died", False) else "")
     if keep and len(lines) > max_lines:  # keep the start and the end of long episodes
         lines = [*lines[:10], f"... {len(lines) - max_lines} steps omitted ...", *lines[-(max_lines - 10):]]
-    final = render_state(prev) if keep else ""
-    return EpisodeOutcome(episode, success, round(total, 6), steps, outcome), lines, final
-
-
-def _play_card(env: Any, card: Any, model: Any, episode: int, names: list[str], greedy: bool, keep: bool,
-               max_lines: int = 60) -> tuple[EpisodeOutcome, list[str], str]:
-    """`_play` for a card whose observations are not NetHack's (MiniGrid): States, step lines and the final text
-    are the card's own (`card.compact_step` when it has one, else the first line of `card.render`)."""
-    compact = getattr(card, "compact_step", None) or (
-        lambda prev, name, state: f"{name or 'start'}: {card.render(state).splitlines()[0]}")
-    obs, info = env.reset()
-    prev = card.state(env.raw, info=info)
-    lines = [compact(None, None, prev)] if keep else []
-    positions = [getattr(prev, "pos", None)]
-    total, steps = 0.0, 0
-    terminated = truncated = False
-    while not (terminated or truncated):
-        action, _ = model.predict(obs, deterministic=greedy)
-        obs, reward, terminated, truncated, info = env.step(int(action))
-        steps += 1
-        total += float(reward)
-        state = card.state(env.raw, float(reward), terminated, truncated, info, steps)
-        positions.append(getattr(state, "pos", None))
-        if keep:
-            lines.append(compact(prev, names[int(action)], state))
-        prev = state
-    success = card.success(info)
-    death = "lava" if getattr(prev, "died", False) else ""
-    outcome = "success" if success else _failure_cause(info, truncated, positions, death)
-    if keep and len(lines) > max_lines:
-        lines = [*lines[:10], f"... {len(lines) - max_lines} steps omitted ...", *lines[-(max_lines - 10):]]
-    final = card.render(prev) if keep else ""
+    final = reading.render(prev) if keep else ""
     return EpisodeOutcome(episode, success, round(total, 6), steps, outcome), lines, final
 
 

@@ -131,6 +131,11 @@ class MiniGridCard:
         return describe_minigrid_api()
 
     @staticmethod
+    def death_cause(state: MiniGridState) -> str:
+        """What the agent died of, for the evaluator's failure causes: what it stands on (lava, in MiniGrid)."""
+        return state.at(*state.pos) or "died"
+
+    @staticmethod
     def compact_step(prev: MiniGridState | None, action: str | None, state: MiniGridState) -> str:
         """One step of a trajectory as a short line (the evaluator's trajectories.jsonl, the analyzer's input)."""
         head = f"t={state.step} {action}" if action is not None else "start"

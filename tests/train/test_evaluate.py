@@ -58,6 +58,14 @@ def test_death_in_lava_is_named(tmp_path):
     assert "death: burned (lava)" in result.failure_causes
 
 
+def test_death_in_minigrid_lava_is_named_by_the_card(tmp_path):
+    task = "MiniGrid-LavaCrossingS9N1-v0"
+    train(TrainConfig(task=task, reward=None, steps=64, envs=2, out=str(tmp_path),
+                      ppo=PPOConfig(n_steps=32, batch_size=32, n_epochs=1), workers=WorkerConfig(count=0)))
+    result = evaluate(task, tmp_path / "policy.zip", episodes=10, seed=0)
+    assert "death: lava" in result.failure_causes and "death: died" not in result.failure_causes
+
+
 def test_policy_must_fit_the_task(policy, tmp_path):
     with pytest.raises(UsageError, match="does not fit"):
         evaluate("MiniHack-KeyRoom-S5-v0", policy, episodes=1, out=tmp_path)
