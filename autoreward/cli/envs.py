@@ -40,6 +40,9 @@ def cmd_envs(args: argparse.Namespace) -> int:
         for task in card.tasks:
             table.add_row(task.id, card.family, escape(task.goal.replace("\n", " ")), escape(where))
     console.print(table)
+    for card, _ in all_cards():  # a card that plays ids it does not list says which
+        if getattr(card, "unlisted", None):
+            console.print(f"{escape(card.title)} also plays {escape(card.unlisted)}.")
     for name, why in entry_point_errors().items():
         err_console.print(f"[yellow]plugin {escape(name)} ({ENTRY_POINT_GROUP}) failed to load:[/yellow] {escape(why)}")
     return 0

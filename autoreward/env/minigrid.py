@@ -1,15 +1,20 @@
 """The MiniGrid card: MiniGrid's gridworlds (DoorKey, KeyCorridor, LavaCrossing, MultiRoom, Empty, FourRooms)
-through the card interface (docs/cards.md), read from `envs/minigrid.toml` (`card = "minigrid"`).
+through the card interface (docs/cards.md), read from `envs/minigrid.toml` (`card = "minigrid"`). The card lists
+those tasks with goals written for them, and serves every other registered `MiniGrid-*` id too, with the env's
+own mission as its goal.
 
 The card's env gives the full grid, not just the agent's 7x7 view (`FullGridObservation`): reward code reads it
 through `MiniGridState`, and the policy sees it through autoreward.train.minigrid_observation (`policy =
 "minigrid"`). Success is MiniGrid's own: a positive reward on termination (1 - 0.9 * steps / max_steps); a
 step into lava ends the episode with 0. Both are also reported as NLE's `end_status` in `info`
-(TASK_SUCCESSFUL, DEATH), so the trainer's metrics and the evaluator read one key for every card.
+(TASK_SUCCESSFUL, DEATH), so the trainer's metrics and the evaluator read one key for every card; an end with
+a negative reward (Dynamic-Obstacles: running into an obstacle) is a death too.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +27,7 @@ from autoreward.env.card import TaskInfo, describe_card, document_api, find_task
 from autoreward.env.info import END_STATUS
 from autoreward.env.minigrid_state import GROUPS, MINIGRID_API, NAMES, MiniGridState, render_minigrid
 from autoreward.env.wrappers import DEATH, RUNNING, TASK_SUCCESSFUL
+from autoreward.errors import UsageError
 
 CARD_KIND = "minigrid"  # the `card` key of envs/minigrid.toml
 LAVA = OBJECT_TO_IDX["lava"]
@@ -62,7 +68,8 @@ class FullGridObservation(gym.Wrapper):
         status = RUNNING
         if terminated:
             x, y = obs["pos"]
-            status = TASK_SUCCESSFUL if reward > 0 else DEATH if obs["grid"][y, x, 0] == LAVA else RUNNING
+            died = reward < 0 or obs["grid"][y, x, 0] == LAVA
+            status = TASK_SUCCESSFUL if reward > 0 else DEATH if died else RUNNING
         info[END_STATUS] = status
         return obs, float(reward), terminated, truncated, info
 
@@ -85,6 +92,7 @@ class MiniGridCard:
     notes: str
     tasks: tuple[TaskInfo, ...]
     policy: str = POLICY
+    unlisted: str = "every other MiniGrid-* env registered with gymnasium, its mission as the goal"
 
     @property
     def state_api(self) -> frozenset[str]:
@@ -92,7 +100,15 @@ class MiniGridCard:
         return MINIGRID_API
 
     def task(self, task_id: str) -> TaskInfo:
-        return find_task(self.tasks, task_id, self.family)
+        """A listed task, or any other registered MiniGrid-* id with its mission as the goal."""
+        if any(task.id == task_id for task in self.tasks) or not self.serves(task_id):
+            return find_task(self.tasks, task_id, self.family)
+        return unlisted_task(task_id, self.family)
+
+    @staticmethod
+    def serves(task_id: str) -> bool:
+        """Whether `task_id` is a MiniGrid env registered with gymnasium (the card plays any of them)."""
+        return task_id.startswith("MiniGrid-") and task_id in gym.registry
 
     def make(self, task_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
         """The task's env with the full grid in its observations, seeded through `reset(seed=)`."""
@@ -132,8 +148,8 @@ class MiniGridCard:
 
     @staticmethod
     def death_cause(state: MiniGridState) -> str:
-        """What the agent died of, for the evaluator's failure causes: what it stands on (lava, in MiniGrid)."""
-        return state.at(*state.pos) or "died"
+        """What the agent died of, for the evaluator's failure causes: lava, or else (a negative end) an obstacle."""
+        return "lava" if state.at(*state.pos) == "lava" else "hit an obstacle"
 
     @staticmethod
     def compact_step(prev: MiniGridState | None, action: str | None, state: MiniGridState) -> str:
@@ -160,6 +176,38 @@ def describe_minigrid_api() -> str:
         f"Group names: {groups}. A locked door is also a 'closed door' (state.at names it so); 'locked door' finds "
         "only locked ones.",
     ])
+
+
+#: Words of a MiniGrid mission -> the map name and character they mean, as the listed tasks' goals mention them.
+_MISSION_WORDS = (("key", "key", "k"), ("door", "closed door", "+"), ("ball", "ball", "o"), ("box", "box", "b"),
+                  ("goal", "goal", "G"), ("lava", "lava", "~"))
+
+
+@functools.cache
+def unlisted_task(task_id: str, family: str) -> TaskInfo:
+    """A MiniGrid task envs/minigrid.toml does not list: its goal is the mission of its first seeded episode,
+    with the map names the mission speaks of mentioned as the listed goals do (`('key', 'k')`)."""
+    try:
+        env = FullGridObservation(gym.make(task_id, disable_env_checker=True), seed=0)
+        try:
+            obs, info = env.reset()
+        finally:
+            env.close()
+    except Exception as exc:  # a MiniGrid env that cannot be built here (a missing extra)
+        raise UsageError(f"MiniGrid task {task_id!r} cannot be made here: {type(exc).__name__}: {exc}") from exc
+    state = MiniGridCard.state(obs, info=info)
+    mission = state.mission.strip()
+    words = set(re.findall(r"[a-z]+", mission.lower()))
+    locked = "door" in words and state.count("locked door") > 0  # it opens only with the key of its colour
+    mentions = [f"('{name}', '{char}')" for word, name, char in _MISSION_WORDS
+                if word in words or (word == "key" and locked)]
+    said = f"MiniGrid's mission: '{mission}'." if mission else "MiniGrid gives this task no mission text."
+    if mentions:
+        said += f" On the map: {', '.join(mentions)}" + (
+            " (the door is locked: toggle it while carrying the key of its colour)." if locked else ".")
+    return TaskInfo(id=task_id, family=family, goal=f"{said} Success is MiniGrid's own: the env pays a positive "
+                    "reward when the episode ends. The mission may change from episode to episode: `state.mission` "
+                    "has the current one.")
 
 
 def load_card(raw: dict[str, Any]) -> MiniGridCard:

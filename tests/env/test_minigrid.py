@@ -7,7 +7,7 @@ import dataclasses
 import pickle
 
 import pytest
-from minigrid.core.world_object import Lava
+from minigrid.core.world_object import Ball, Lava
 
 from autoreward.env.info import END_STATUS
 from autoreward.env.minigrid import MiniGridCard
@@ -15,13 +15,14 @@ from autoreward.env.minigrid_state import MINIGRID_API
 from autoreward.env.registry import all_cards, card_for
 from autoreward.env.state import STATE_API
 from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
-from autoreward.errors import RewardCodeError
+from autoreward.errors import RewardCodeError, UsageError
 from autoreward.reward.contract import describe_task
 from autoreward.reward.critic import check
 from autoreward.reward.loader import load_reward
 from autoreward.reward.probe import ProbeLimits, collect_transitions
 from autoreward.reward.static import check_static
 from autoreward.synth.offline.designer import OfflineDesigner
+from autoreward.synth.offline.recipe import recipe_for
 from autoreward.synth.records import DesignContext
 from autoreward.synth.structure import structure_of
 from tests.reward.test_static import CORPUS, expectation
@@ -76,6 +77,36 @@ def test_stepping_into_lava_is_death_not_success():
     state = card.state(obs, reward, terminated, truncated, info, 1)
     assert terminated and state.died and not state.success and not card.success(info)
     assert info[END_STATUS] == DEATH and state.at(2, 1) == "lava" and state.pos == (2, 1)
+    env.close()
+
+
+def test_unlisted_minigrid_ids_are_played_with_their_mission_as_the_goal():
+    card = card_for("MiniGrid-Unlock-v0")  # not in envs/minigrid.toml
+    assert isinstance(card, MiniGridCard) and "MiniGrid-Unlock-v0" not in {t.id for t in card.tasks}
+    goal = card.task("MiniGrid-Unlock-v0").goal
+    assert "'open the door'" in goal and "('key', 'k')" in goal and "('closed door', '+')" in goal
+    assert "locked" in goal  # a key is named because the door it must open is locked
+    phases = recipe_for("MiniGrid-Unlock-v0", goal).phases
+    assert [(p.component, p.target) for p in phases] == [("key", "key"), ("door", "closed door"), ("goal", "")]
+    fetch = card.task("MiniGrid-Fetch-5x5-N2-v0").goal
+    assert "('key', 'k')" in fetch and "door" not in fetch and "('goal'" not in fetch  # what the mission names
+    with pytest.raises(UsageError, match="unknown task"):
+        card_for("MiniGrid-NoSuchTask-v0")
+    with pytest.raises(UsageError, match="not in the minigrid card"):
+        card.task("MiniHack-Room-5x5-v0")
+
+
+def test_running_into_an_obstacle_is_death():
+    task = "MiniGrid-Dynamic-Obstacles-5x5-v0"
+    card = card_for(task)
+    env = card.make(task, seed=0)
+    env.reset()
+    base = env.unwrapped
+    base.grid.set(*base.front_pos, Ball())  # an obstacle right in front
+    obs, reward, terminated, truncated, info = env.step(base.actions.forward)
+    state = card.state(obs, reward, terminated, truncated, info, 1)
+    assert terminated and reward < 0 and info[END_STATUS] == DEATH and state.died and not card.success(info)
+    assert card.death_cause(state) == "hit an obstacle"
     env.close()
 
 
