@@ -25,9 +25,11 @@ from autoreward.env.vocabulary import SHORT_MOVES
 from autoreward.env.wrappers import (
     DEATH,
     TASK_SUCCESSFUL,
+    TTY_BUFFERS,
     LastSightAtEnd,
     NetHackSeeding,
     StepLimitAsTruncation,
+    skip_unused_buffers,
     skip_unused_screen_descriptions,
 )
 from autoreward.errors import UsageError
@@ -111,6 +113,7 @@ class EnvCard:
         _register_backends()
         env = gym.make(task.id, observation_keys=self.observation_keys, disable_env_checker=True,
                        **{**task.make_kwargs, **kwargs})
+        skip_unused_buffers(env, (*self.observation_keys, *(TTY_BUFFERS if "render_mode" in kwargs else ())))
         skip_unused_screen_descriptions(env)
         return StepLimitAsTruncation(LastSightAtEnd(NetHackSeeding(env, seed)))
 

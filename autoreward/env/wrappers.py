@@ -91,6 +91,48 @@ class LastSightAtEnd(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+#: Buffers NLE's own step reads (nle.env.base.NLE: the end of a game, menus, the score) and the ones MiniHack's
+#: envs read by name (key_in_inventory: inv_strs, inv_letters; Sokoban/BoxoHack: chars; the description lookup):
+#: always kept, whatever the card's observation keys.
+_BUFFERS_READ_BY_NLE = ("glyphs", "blstats", "message", "program_state", "internal", "chars", "inv_strs",
+                        "inv_letters", "screen_descriptions")
+TTY_BUFFERS = ("tty_chars", "tty_colors", "tty_cursor")  # the terminal: what NLE's render() draws
+
+
+def skip_unused_buffers(env: gym.Env, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """Stop NetHack from filling (and NLE and MiniHack from copying, twice a step) buffers nothing reads.
+
+    NLE fills every buffer it was given on each step, and NLE and MiniHack each copy all of them per step; the card
+    reads only `keys`. Buffers outside `keys` and outside what NLE/MiniHack read themselves (colors, specials,
+    inv_glyphs, tty_*) are dropped from NLE's observation tuple, with every index into it moved to match (NLE's
+    `render()` reads the tty buffers: keep them in `keys` to render). Returns the dropped names; the observations
+    stay a stock env's (tested).
+    """
+    base = env.unwrapped
+    nethack = getattr(base, "nethack", None)
+    buffers = getattr(nethack, "_obs_buffers", None)
+    order = getattr(base, "_observation_keys", None)
+    if buffers is None or order is None or list(buffers) != list(order):
+        return ()
+    keep = set(keys) | set(_BUFFERS_READ_BY_NLE)
+    dropped = tuple(key for key in order if key not in keep)
+    if not dropped:
+        return ()
+    kept = [key for key in order if key in keep]
+    nethack._obs_buffers = {key: buffers[key] for key in kept}
+    nethack._pynethack.set_buffers(**nethack._obs_buffers)  # a buffer not given is no longer written
+    nethack._obs = tuple(nethack._obs_buffers.values())
+    base._observation_keys = kept
+    for attr, key in (("_glyph_index", "glyphs"), ("_blstats_index", "blstats"), ("_message_index", "message"),
+                      ("_program_state_index", "program_state"), ("_internal_index", "internal"),
+                      ("_scr_descr_index", "screen_descriptions")):
+        if hasattr(base, attr):
+            setattr(base, attr, kept.index(key))
+    base._original_observation_keys = tuple(k for k in base._original_observation_keys if k in keep)
+    base._original_indices = tuple(kept.index(k) for k in base._original_observation_keys)
+    return dropped
+
+
 def skip_unused_screen_descriptions(env: gym.Env) -> bool:
     """Stop NetHack from filling MiniHack's 132 KB `screen_descriptions` buffer when nothing reads it.
 

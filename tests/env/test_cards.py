@@ -181,9 +181,10 @@ def test_direction_and_distance_words():
     assert [distance_bucket(d) for d in (1, 2, 4, 10, 25)] == ["adjacent", "very near", "near", "far", "very far"]
 
 
-@pytest.mark.parametrize("task", ["MiniHack-KeyRoom-S5-v0", "MiniHack-MultiRoom-N2-v0", "MiniHack-Eat-v0"])
-def test_unplugged_screen_descriptions_change_no_observation(task):
-    """The speed fix must be invisible: a stock env (descriptions filled) plays the same game, step for step."""
+@pytest.mark.parametrize("task", ["MiniHack-KeyRoom-S5-v0", "MiniHack-MultiRoom-N2-v0", "MiniHack-Eat-v0",
+                                  "MiniHack-Room-Monster-5x5-v0", "NetHackScore-v0"])
+def test_unplugged_buffers_change_no_observation(task):
+    """The speed fixes must be invisible: a stock env (every buffer filled) plays the same game, step for step."""
     import gymnasium as gym
 
     from autoreward.env.wrappers import LastSightAtEnd, NetHackSeeding, StepLimitAsTruncation
@@ -193,8 +194,11 @@ def test_unplugged_screen_descriptions_change_no_observation(task):
     stock = StepLimitAsTruncation(LastSightAtEnd(NetHackSeeding(gym.make(
         task, observation_keys=card.observation_keys, disable_env_checker=True, **card.task(task).make_kwargs), 5)))
     nethack = fast.unwrapped.nethack
-    descriptions = nethack._obs[list(nethack._obs_buffers).index("screen_descriptions")]
-    assert len(descriptions) == (21 if fast.unwrapped.reward_manager is not None else 0)  # Eat's manager reads them
+    assert not {"tty_chars", "tty_colors", "colors", "specials", "inv_glyphs"} & set(nethack._obs_buffers)
+    assert len(nethack._obs) == len(nethack._obs_buffers) == len(fast.unwrapped._observation_keys)
+    if hasattr(fast.unwrapped, "reward_manager"):  # MiniHack: Eat's reward manager reads the descriptions
+        descriptions = nethack._obs[list(nethack._obs_buffers).index("screen_descriptions")]
+        assert len(descriptions) == (21 if fast.unwrapped.reward_manager is not None else 0)
     rng = np.random.default_rng(0)
     for episode in range(2):
         a, b = fast.reset()[0], stock.reset()[0]
@@ -207,6 +211,14 @@ def test_unplugged_screen_descriptions_change_no_observation(task):
                 break
     fast.close()
     stock.close()
+
+
+def test_an_env_made_to_render_keeps_the_terminal():
+    card = card_for("MiniHack-Room-5x5-v0")
+    env = card.make("MiniHack-Room-5x5-v0", seed=0, render_mode="ansi")
+    env.reset()
+    assert "@" in env.render() and "tty_chars" in env.unwrapped.nethack._obs_buffers
+    env.close()
 
 
 def test_closed_door_direction_from_glyphs_matches_minihacks_descriptions():
