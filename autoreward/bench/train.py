@@ -123,7 +123,8 @@ class PlainReward(gym.Wrapper):
 
     def __init__(self, env: gym.Env, task: str, source: str | None) -> None:
         super().__init__(env)
-        self.card, self.fn = card_for(task), None if source is None else load_reward(source)
+        self.card = card_for(task)
+        self.fn = None if source is None else load_reward(source, state_api=self.card.state_api)
         self._prev: Any = None
         self._memory: dict[Any, Any] = {}
         self._steps = 0

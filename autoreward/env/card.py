@@ -159,7 +159,9 @@ def describe_card(card: Card, task_id: str, contract: str, example_seed: int = 0
         obs, info = env.reset()
         example = card.render(card.state(obs, info=info))
         names = card.action_names(env)
-        limit = getattr(env.unwrapped, "_max_episode_steps", None) or getattr(env.spec, "max_episode_steps", None)
+        base = env.unwrapped  # NLE's step limit, MiniGrid's, or gymnasium's
+        limit = (getattr(base, "_max_episode_steps", None) or getattr(base, "max_steps", None)
+                 or getattr(env.spec, "max_episode_steps", None))
     finally:
         env.close()
     actions = "\n".join(f"  {i}: {name}" for i, name in enumerate(names))
@@ -172,8 +174,9 @@ def describe_card(card: Card, task_id: str, contract: str, example_seed: int = 0
         "",
         "## Environment",
         *([summary.strip()] if summary.strip() else []),
-        f"An episode lasts at most {limit} steps. Success means the game itself reports the task done "
-        "(`state.success` on the last step); the task's own reward is `state.env_reward`.",
+        (f"An episode lasts at most {limit} steps. " if limit else "")
+        + "Success means the game itself reports the task done (`state.success` on the last step); the task's own "
+        "reward is `state.env_reward`.",
         "",
         *facts,
         f"## Actions ({len(names)}; `action` is the index)",

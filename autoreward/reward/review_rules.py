@@ -279,7 +279,7 @@ def _play_to_the_end(player: _Player, seed: int, limit: int = 600) -> _Script:
 def check_farming(code: str, task: str, seed: int, findings: Findings) -> None:
     """Run the reward over the scripted episodes in the probe's sandbox and measure what it pays while idling."""
     scripts = _scripts(task, seed)
-    probe = run_probe(code, [(script.states, script.actions) for script in scripts])
+    probe = run_probe(code, [(script.states, script.actions) for script in scripts], state_api=card_for(task).state_api)
     if not probe.ok:
         findings.errors.append("on scripted play (walking next to things, stepping back and forth, repeating "
                                f"actions): {probe.errors[0]}")

@@ -72,6 +72,9 @@ def test_the_offline_loop_runs_on_minigrid(tmp_path):
     candidate = store.root / "rounds" / "0" / "candidates" / "0"
     assert (candidate / "eval.json").is_file() and (store.root / "rounds" / "0" / "analysis.json").is_file()
     code = (candidate / "reward.py").read_text()
-    assert "state.path_to(spot, avoid=AVOID)" in code and '"goal", "goal", "success"' in code
+    # the first design is accepted by all three stages as written (the review's scripted play loads it against
+    # MiniGrid's State API, actions_to included): no repair, no fallback to a goal-only recipe
+    assert "state.actions_to(spot" in code and '"key", "key", "pickup"' in code and '"goal", "goal", "success"' in code
     verdict = json.loads((candidate / "verdict.json").read_text())
-    assert verdict["accepted"], verdict
+    assert verdict["accepted"] and verdict["stage"] == "review", verdict
+    assert json.loads((candidate / "candidate.json").read_text())["attempts"] == 1

@@ -17,13 +17,14 @@ from autoreward.env.state import STATE_API
 from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
 from autoreward.errors import RewardCodeError, UsageError
 from autoreward.reward.contract import describe_task
-from autoreward.reward.critic import check
+from autoreward.reward.critic import check, critique
 from autoreward.reward.loader import load_reward
 from autoreward.reward.probe import ProbeLimits, collect_transitions
 from autoreward.reward.static import check_static
 from autoreward.synth.offline.designer import OfflineDesigner
 from autoreward.synth.offline.recipe import recipe_for
 from autoreward.synth.records import DesignContext
+from autoreward.synth.roles import reviewer_for
 from autoreward.synth.structure import structure_of
 from tests.reward.test_static import CORPUS, expectation
 
@@ -159,6 +160,8 @@ def test_rendering_and_state_api_text():
     for name in ("state.path_to", "state.front", "state.carrying", "state.is_locked", "'locked door'"):
         assert name in api
     assert "state.message" not in api
+    described = describe_task(DOORKEY)  # what the designer is shown: MiniGrid's own step limit (10 * 5 * 5)
+    assert "An episode lasts at most 250 steps." in described and "at most None" not in described
 
 
 @pytest.mark.parametrize("path", [p for p in HOSTILE if expectation(p)[0] == "static"], ids=lambda p: p.stem)
@@ -200,9 +203,10 @@ def test_the_offline_designers_minigrid_reward_passes_the_critic(minigrid_episod
     assert "distance: actions" in structure_of(code) and "state.actions_to(spot" in code
     second = OfflineDesigner().design(dataclasses.replace(ctx, candidate=1)).code
     assert "distance: path" in structure_of(second)
-    for candidate in (code, second):
-        verdict = check(candidate, DOORKEY, episodes=minigrid_episodes, limits=FAST)
-        assert verdict.accepted, verdict.errors
+    for candidate in (code, second):  # all three stages, as the loop runs them (the review plays the task itself)
+        verdict = critique(candidate, task, reviewer=reviewer_for(None), episodes=minigrid_episodes,
+                           limits=FAST).verdict
+        assert verdict.accepted and verdict.stage == "review", verdict.errors
 
 
 def _fewest_real_actions(env, target, limit=40):
