@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from autoreward.env.card import action_names
+from autoreward.env.card import EnvCard, action_names
 from autoreward.env.registry import card_for
 from autoreward.env.render import compact_step, render_state
 from autoreward.env.state import State
-from autoreward.env.wrappers import DEATH, TASK_SUCCESSFUL
+from autoreward.env.wrappers import DEATH
 from autoreward.errors import UsageError
 from autoreward.io import write_json_atomic, write_text_atomic
 from autoreward.train.observation import PolicyObservation
@@ -145,40 +145,32 @@ def evaluate(task: str, policy: str | Path, episodes: int = 50, seed: int = 0, o
 class _Reading:
     """How one kind of card's episode is read: its States, their step lines and final text, and how it died."""
 
-    state: Any  # (env, reward, terminated, truncated, info, steps) -> State; reward None: the reset's
+    state: Any  # a card's `state(obs, env_reward, terminated, truncated, info, step)`, on the raw observation
     compact: Any  # (prev State | None, action name | None, State) -> one line
     render: Any  # State -> text
     death: Any  # (env, the last State before the end, the final State) -> what killed the agent
 
 
 def _nethack_reading() -> _Reading:
-    """NLE's States (`State.copy_from`), NetHack's step lines and rendering, and how NetHack says it died."""
-    def state(env: Any, reward: float | None, terminated: bool, truncated: bool, info: dict, steps: int) -> State:
-        if reward is None:
-            return State.copy_from(env.raw)
-        end = int(info.get("end_status", 0))
-        return State.copy_from(env.raw, reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH, steps)
-    return _Reading(state, compact_step, render_state, lambda env, seen, last: _death_cause(env, seen))
+    """NLE's States (the NetHack cards' `EnvCard.state`), NetHack's step lines and rendering, and how NetHack
+    says it died; also for a plugin card over NLE whose own State differs (the policy sees NLE's observation)."""
+    return _Reading(EnvCard.state, compact_step, render_state, lambda env, seen, last: _death_cause(env, seen))
 
 
 def _card_reading(card: Any) -> _Reading:
     """A card whose observations are not NetHack's (MiniGrid): its own States, `card.compact_step` when it has one
     (else the first line of `card.render`), and `card.death_cause(final State)` when it has one (else "died")."""
-    def state(env: Any, reward: float | None, terminated: bool, truncated: bool, info: dict, steps: int) -> Any:
-        if reward is None:
-            return card.state(env.raw, info=info)
-        return card.state(env.raw, reward, terminated, truncated, info, steps)
     compact = getattr(card, "compact_step", None) or (
         lambda prev, name, state: f"{name or 'start'}: {card.render(state).splitlines()[0]}")
     death = getattr(card, "death_cause", None)
-    return _Reading(state, compact, card.render, lambda env, seen, last: death(last) if death else "died")
+    return _Reading(card.state, compact, card.render, lambda env, seen, last: death(last) if death else "died")
 
 
 def _play(env: Any, card: Any, reading: _Reading, model: Any, episode: int, names: list[str], greedy: bool,
           keep: bool, max_lines: int = 60) -> tuple[EpisodeOutcome, list[str], str]:
     """One episode: its outcome, its compact step lines (when kept) and the final State rendered."""
     obs, info = env.reset()
-    prev = reading.state(env, None, False, False, info, 0)
+    prev = reading.state(env.raw, info=info)
     lines = [reading.compact(None, None, prev)] if keep else []
     positions = [getattr(prev, "pos", None)]
     prev_seen = prev
@@ -189,7 +181,7 @@ def _play(env: Any, card: Any, reading: _Reading, model: Any, episode: int, name
         obs, reward, terminated, truncated, info = env.step(int(action))
         steps += 1
         total += float(reward)
-        state = reading.state(env, float(reward), bool(terminated), bool(truncated), info, steps)
+        state = reading.state(env.raw, float(reward), terminated, truncated, info, steps)
         positions.append(getattr(state, "pos", None))
         if not getattr(state, "done", False):
             prev_seen = state  # the last State before the end: what surrounded the agent
