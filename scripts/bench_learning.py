@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """Benchmark: does a training setting learn as well per step? Evaluated success along training, per seed.
 
-Trains with the example reward under each named setting (the old defaults: 8 envs x 128 steps in one worker; the
-new: 32 envs x 32 steps, workers per core), saves the policy at every checkpoint and evaluates it on the task's
-own success (seeded games, apart from training's). Training results do not depend on the machine's load (the
-rollouts are synchronous and seeded); steps/s does, so it is measured separately (`autoreward bench train`) and
-success at equal wall-clock is read off these curves at steps = steps/s x seconds. Writes runs/bench/learning.json.
+Trains with the example reward under each named setting (the old defaults: 8 envs x 128 steps in one worker;
+serial, 2026-12-02's: 32 envs x 32 steps, workers per core; the new: 64 envs x 16 steps, workers per core, the
+update overlapped with the first half of the next rollout), saves the policy at every checkpoint and evaluates
+it on the task's own success (seeded games, apart from training's). Training results do not depend on the
+machine's load (the rollouts are synchronous and seeded, an overlapped update is joined at a fixed step);
+steps/s does, so it is measured separately (`autoreward bench train`) and success at equal wall-clock is read
+off these curves at steps = steps/s x seconds. Writes runs/bench/learning.json.
 
     .venv/bin/python scripts/bench_learning.py [--steps 150000] [--seeds 0 1 2] [--episodes 50]
         [--checkpoints 25000 50000 100000] [--settings old new]
@@ -28,7 +30,10 @@ TASK = "MiniHack-KeyRoom-S5-v0"
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "minihack_keyroom_s5.py")
 SETTINGS: dict[str, dict[str, Any]] = {
-    "old": {"envs": 8, "ppo": PPOConfig(n_steps=128), "workers": WorkerConfig(count=1)},  # before issue 15
+    # before issue 15
+    "old": {"envs": 8, "ppo": PPOConfig(n_steps=128, overlap=False), "workers": WorkerConfig(count=1)},
+    # 2026-12-02's: 32 envs x 32 steps, workers per core, plain PPO's update schedule
+    "serial": {"envs": 32, "ppo": PPOConfig(n_steps=32, overlap=False)},
     "new": {},  # today's defaults
 }
 

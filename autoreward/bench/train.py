@@ -29,6 +29,7 @@ from autoreward.reward.loader import load_reward
 from autoreward.train import ppo
 from autoreward.train.build import build_envs, build_model
 from autoreward.train.config import TrainConfig
+from autoreward.train.overlap import OverlappedPPO
 from autoreward.train.vec import WorkerVecEnv
 
 
@@ -102,14 +103,19 @@ def run_ours(config: TrainConfig) -> dict[str, Any]:
     if outcome.stopped:
         raise RuntimeError(f"the benchmark's training stopped: {outcome.stopped}")
     steps = int(model.num_timesteps)
-    wall = {"env_wait": timed.env_s, "inference": clock.rollout_s - timed.env_s,
-            "update": clock.learn_s - clock.rollout_s}
+    # an overlapped update (autoreward.train.overlap) is joined as a rollout ends: the wait is the update's
+    waited = model.update_wait_seconds if isinstance(model, OverlappedPPO) else 0.0
+    wall = {"env_wait": timed.env_s, "inference": clock.rollout_s - timed.env_s - waited,
+            "update": clock.learn_s - clock.rollout_s + waited}
     figures: dict[str, Any] = {
         "sps": round(steps / outcome.seconds, 1), "steps": steps, "seconds": round(outcome.seconds, 2),
         "envs": config.envs, "workers": len(workers.workers) if workers else 0,
         "wall_us_per_step": {name: round(s / steps * 1e6, 1) for name, s in wall.items()},
         "wall_share": {name: round(s / clock.learn_s, 3) for name, s in wall.items()},
+        "overlap": isinstance(model, OverlappedPPO),
     }
+    if isinstance(model, OverlappedPPO):  # the update's own time, in its thread, most of it beside the rollouts
+        figures["update_thread_us_per_step"] = round(model.update_seconds / steps * 1e6, 1)
     if clock.worker_times:
         t = clock.worker_times
         cpu = {"env": t["step_s"] - t["reward_s"] - t["observation_s"], "reward": t["reward_s"],

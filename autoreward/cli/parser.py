@@ -12,7 +12,15 @@ from typing import Any
 
 from autoreward.cli.common import TOKEN_ENV
 from autoreward.synth.store import EXECUTORS, IterateConfig
-from autoreward.train.config import EVAL_SEED, AnnotatorConfig, CalmConfig, OniConfig, TrainConfig, WorkerConfig
+from autoreward.train.config import (
+    EVAL_SEED,
+    AnnotatorConfig,
+    CalmConfig,
+    OniConfig,
+    PPOConfig,
+    TrainConfig,
+    WorkerConfig,
+)
 
 DESCRIPTION = ("The `autoreward` command line: envs, check, train, eval, bench, iterate, inspect, report, serve, "
                "calm.")
@@ -76,6 +84,9 @@ def _train_commands(sub: Any) -> None:
     train.add_argument("--env-workers", type=int, default=WorkerConfig.count,
                        help="walled processes running the envs and the reward code: -1 auto (one per core, at "
                             "least 4 envs each); 0 inside the trainer, only with --reward none (default %(default)s)")
+    train.add_argument("--serial-update", action="store_true",
+                       help="update after each rollout as plain PPO does (default: during the first half of the next "
+                            "rollout, which acts one update behind until then; docs/benchmarks.md)")
     train.add_argument("--reward-memory-mb", type=_positive, default=WorkerConfig.reward_memory_mb,
                        help="memory reward code may hold per env worker, above the envs' own (default "
                             "%(default)s); over it, training stops with the reason")
@@ -270,6 +281,9 @@ def _add_bench_parser(sub: Any) -> None:
     bench_train.add_argument("--env-workers", type=int, default=WorkerConfig.count, help="-1 auto (default)")
     bench_train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     bench_train.add_argument("--seed", type=int, default=0)
+    bench_train.add_argument("--n-steps", type=_positive, default=PPOConfig.n_steps,
+                             help="steps per env per rollout (default %(default)s)")
+    bench_train.add_argument("--serial-update", action="store_true", help="plain PPO's schedule (see train)")
     bench_train.add_argument("--no-plain", action="store_true", help="skip the plain SB3 run")
     bench_train.add_argument("--out", help="training output folder (default: a temporary one)")
     bench_train.add_argument("--json", action="store_true")

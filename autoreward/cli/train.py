@@ -25,7 +25,15 @@ from autoreward.evaluate import evaluate
 from autoreward.llm.providers import require_credentials
 from autoreward.reward.critic import check
 from autoreward.train import ppo
-from autoreward.train.config import EVAL_SEED, AnnotatorConfig, CalmConfig, OniConfig, TrainConfig, WorkerConfig
+from autoreward.train.config import (
+    EVAL_SEED,
+    AnnotatorConfig,
+    CalmConfig,
+    OniConfig,
+    PPOConfig,
+    TrainConfig,
+    WorkerConfig,
+)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -80,6 +88,7 @@ def _train_config(args: argparse.Namespace, reward: str | None) -> TrainConfig:
     return TrainConfig(
         task=args.task, reward=reward, steps=args.steps, seed=args.seed, envs=args.envs, device=args.device,
         out=args.out, task_coef=args.task_coef, card=source_of(args.task),
+        ppo=PPOConfig(overlap=not args.serial_update),
         workers=WorkerConfig(count=args.env_workers, reward_memory_mb=args.reward_memory_mb),
         oni=OniConfig(intrinsic=args.intrinsic, coef=args.intrinsic_coef, count_exponent=args.count_exponent),
         calm=CalmConfig(enabled=args.calm, subgoals=args.subgoals, coef=args.calm_coef),

@@ -38,6 +38,7 @@ from autoreward.train.config import MIN_ENVS_PER_WORKER, SPIN_S, TrainConfig
 from autoreward.train.envs import make_env
 from autoreward.train.features import MiniGridExtractor, NetHackExtractor
 from autoreward.train.oni import annotation_server, attach_intrinsic, task_coef
+from autoreward.train.overlap import OverlappedPPO
 from autoreward.train.policy import MINIGRID, policy_of
 from autoreward.train.vec import WorkerError, WorkerVecEnv
 
@@ -176,13 +177,14 @@ def build_model(config: TrainConfig, venv: VecEnv, device: str) -> PPO:
     """PPO on `venv` with `config.ppo` and the policy of `config.network`, on `device` (cpu or cuda).
 
     PPO learns in whole rollouts of n_steps per env: a budget smaller than one rollout shrinks the rollout.
-    With tensorboard installed, SB3 also writes TensorBoard event files to `<out>/tensorboard/` (see
-    `tensorboard_dir`).
+    With `ppo.overlap` each update runs while the next rollout is collected (autoreward.train.overlap). With
+    tensorboard installed, SB3 also writes TensorBoard event files to `<out>/tensorboard/` (see `tensorboard_dir`).
     """
     ppo = config.ppo
     n_steps = max(8, min(ppo.n_steps, config.steps // config.envs))
     batch_size = min(ppo.batch_size, n_steps * config.envs)
-    return PPO(
+    algorithm = OverlappedPPO if ppo.overlap else PPO
+    return algorithm(
         "MultiInputPolicy", venv, n_steps=n_steps, batch_size=batch_size, n_epochs=ppo.n_epochs,
         learning_rate=ppo.learning_rate, gamma=ppo.gamma, gae_lambda=ppo.gae_lambda, clip_range=ppo.clip_range,
         ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, max_grad_norm=ppo.max_grad_norm, seed=config.seed,

@@ -17,16 +17,16 @@ from autoreward.intrinsic.labels import ONI_BETA, ONI_COEF
 
 EVAL_SEED = 1000  # evaluation games are seeded apart from training games (seeds 0..)
 SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before it sleeps, when it has a core of its own
-DEFAULT_ENVS = 32  # envs per training: one policy forward serves them all, several per worker share the hand-off
+DEFAULT_ENVS = 64  # envs per training: one policy forward serves them all, several per worker share the hand-off
 MIN_ENVS_PER_WORKER = 4  # fewer envs per worker process would cost more in messages than the extra core brings
 REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory
 
 
 @dataclass
 class PPOConfig:
-    """PPO's hyper-parameters (stable-baselines3's names)."""
+    """PPO's hyper-parameters (stable-baselines3's names), and how its update is scheduled."""
 
-    n_steps: int = 32  # per env, per rollout (32 envs: 1,024 transitions per update)
+    n_steps: int = 16  # per env, per rollout (64 envs: 1,024 transitions per update)
     batch_size: int = 256
     n_epochs: int = 4
     learning_rate: float = 3e-4
@@ -36,6 +36,8 @@ class PPOConfig:
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    # update while the next rollout is collected, one update behind (autoreward.train.overlap); False: plain PPO
+    overlap: bool = True
 
 
 @dataclass

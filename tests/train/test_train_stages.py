@@ -203,7 +203,7 @@ def test_build_envs_runs_reward_code_in_workers_under_a_watchdog(tmp_path):
 
 
 def test_build_model_fits_the_rollout_to_a_small_budget(tmp_path):
-    config = TrainConfig(task=TASK, steps=64, envs=2, workers=IN_PROCESS, ppo=PPOConfig(batch_size=256),
+    config = TrainConfig(task=TASK, steps=64, envs=2, workers=IN_PROCESS, ppo=PPOConfig(n_steps=128, batch_size=256),
                          network=NetworkConfig(pi_layers=[16], vf_layers=[8]))
     envs = build.build_envs(resolve(config).config, None, None, tmp_path)
     try:
