@@ -1,4 +1,4 @@
-"""A reward that asks State several questions on every step: what `autoreward bench train` uses to price the reward path.
+"""A reward that asks State several questions on every step: what `autoreward bench train` prices the reward path with.
 
 Each step reads the nearest key, every door, the move distance to the stairs, the inventory and the message;
 the reward itself is a small exploration bonus (a new cell, once per episode) and a bonus for holding the key.

@@ -27,6 +27,7 @@ from autoreward.env.glyphs import (
     PATH_PASS,
 )
 from autoreward.env.pathfind import PAD_W, Point, breadth_first, cell_bits, map_bits
+from autoreward.env.text import InventoryLines, decode_inventory, decode_text
 
 _AGENT_CODE = CODE["agent"]
 _INT64, _XY = struct.Struct("=q"), struct.Struct("=qq")  # blstats is an int64 array, kept as its bytes
@@ -39,11 +40,6 @@ if nh.NLE_BL_Y != nh.NLE_BL_X + 1:
 _SHAPE = (21, 79)  # NLE's map: rows y = 0..20, columns x = 0..78
 # Positions in State._raw.
 _GLYPHS, _CHARS, _BL, _MESSAGE, _INVENTORY, _ENV_REWARD, _DONE, _SUCCESS, _DIED, _STEP = range(10)
-
-
-def decode_text(raw: bytes) -> str:
-    """One of NLE's text fields (the message line, an inventory row: NUL-terminated latin-1 bytes) as text."""
-    return raw.split(b"\0", 1)[0].decode("latin-1").strip()
 
 
 class State:
@@ -183,18 +179,18 @@ class State:
     @property
     def inventory(self) -> tuple[str, ...]:
         """The inventory, one description per item ('a skeleton key', '2 uncursed food rations')."""
-        cached = self._cache.get("inventory")
-        if cached is None:
-            raw, width = self._raw[_INVENTORY], 80  # inv_strs: 55 rows of 80 NUL-padded bytes
-            rows = () if raw is None else (raw[i:i + width] for i in range(0, len(raw), width))
-            cached = tuple(decode_text(row) for row in rows if row[0])
-            self._cache["inventory"] = cached
-        return cached
+        return self._inventory()[0]
 
     def has_item(self, text: str) -> bool:
         """True when an inventory line contains `text` (case-insensitive), e.g. has_item('key')."""
         text = text.lower()
-        return any(text in line.lower() for line in self.inventory)
+        return any(text in line for line in self._inventory()[1])
+
+    def _inventory(self) -> InventoryLines:
+        lines = self._cache.get("inventory")
+        if lines is None:
+            lines = self._cache["inventory"] = decode_inventory(self._raw[_INVENTORY])
+        return lines
 
     # ----- map ---------------------------------------------------------------------------------------
     @property

@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 
 from autoreward.env.info import MESSAGE
-from autoreward.env.state import decode_text
+from autoreward.env.text import decode_text
 
 
 class MessageInfo(gym.Wrapper):

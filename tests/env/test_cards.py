@@ -88,6 +88,33 @@ def test_state_pickles_identically():
     assert np.array_equal(copy.chars, states[-1].chars) and copy.inventory == states[-1].inventory
 
 
+def _inventory_state(*rows: tuple[int, str]) -> State:
+    """A State whose inv_strs holds `rows` (row index, text), the rest NUL, as NLE lays it out."""
+    inv = np.zeros((55, 80), dtype=np.uint8)
+    for row, text in rows:
+        inv[row, :len(text)] = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    blank = np.zeros((21, 79), dtype=np.int16)
+    obs = {"glyphs": blank, "chars": blank.astype(np.uint8), "blstats": np.zeros(27, dtype=np.int64),
+           "message": np.zeros(256, dtype=np.uint8), "inv_strs": inv}
+    return State.copy_from(obs)
+
+
+def test_inventory_decodes_each_state_own_rows():
+    # The last decoding is reused for equal bytes: States that alternate, change, or have gaps between their
+    # rows must still read their own inventory.
+    key = _inventory_state((0, "a +0 short sword (weapon in hand)"), (1, "a skeleton key"))
+    empty = _inventory_state()
+    gapped = _inventory_state((0, "a Wand of Digging"), (54, "2 uncursed food rations  "))
+    for _ in range(2):
+        assert key.inventory == ("a +0 short sword (weapon in hand)", "a skeleton key")
+        assert empty.inventory == () and not empty.has_item("key")
+        assert gapped.inventory == ("a Wand of Digging", "2 uncursed food rations")
+        assert gapped.has_item("WAND of digging") and gapped.has_item("food") and not gapped.has_item("key")
+        assert key.has_item("Skeleton Key") and not key.has_item("wand")
+    assert _inventory_state((1, "a skeleton key"), (0, "a +0 short sword (weapon in hand)")).inventory == (
+        "a +0 short sword (weapon in hand)", "a skeleton key")  # row order, not insertion order
+
+
 def test_seeding_goes_through_nethack():
     def first_maps(seed):
         card = card_for("MiniHack-Room-Random-15x15-v0")
