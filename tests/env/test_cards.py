@@ -100,12 +100,12 @@ def _inventory_state(*rows: tuple[int, str]) -> State:
 
 
 def test_inventory_decodes_each_state_own_rows():
-    # The last decoding is reused for equal bytes: States that alternate, change, or have gaps between their
-    # rows must still read their own inventory.
-    key = _inventory_state((0, "a +0 short sword (weapon in hand)"), (1, "a skeleton key"))
-    empty = _inventory_state()
-    gapped = _inventory_state((0, "a Wand of Digging"), (54, "2 uncursed food rations  "))
+    # Decodings are remembered per process by their bytes: fresh States that alternate, change, or have gaps
+    # between their rows must still read their own inventory (the second round is answered from the memo).
     for _ in range(2):
+        key = _inventory_state((0, "a +0 short sword (weapon in hand)"), (1, "a skeleton key"))
+        empty = _inventory_state()
+        gapped = _inventory_state((0, "a Wand of Digging"), (54, "2 uncursed food rations  "))
         assert key.inventory == ("a +0 short sword (weapon in hand)", "a skeleton key")
         assert empty.inventory == () and not empty.has_item("key")
         assert gapped.inventory == ("a Wand of Digging", "2 uncursed food rations")
