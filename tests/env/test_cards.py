@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autoreward.env.card import action_names, cards, describe_state_api
-from autoreward.env.registry import card_for
+from autoreward.env.registry import builtin_cards, card_for
 from autoreward.env.render import direction, distance_bucket, render_state
 from autoreward.env.state import STATE_API, State
 from autoreward.errors import UsageError
@@ -113,6 +113,18 @@ def test_inventory_decodes_each_state_own_rows():
         assert key.has_item("Skeleton Key") and not key.has_item("wand")
     assert _inventory_state((1, "a skeleton key"), (0, "a +0 short sword (weapon in hand)")).inventory == (
         "a +0 short sword (weapon in hand)", "a skeleton key")  # row order, not insertion order
+
+
+@pytest.mark.parametrize("task", [task.id for card in builtin_cards() for task in card.tasks])
+def test_every_listed_task_plays_seeded_games(task):
+    # Every stage (the critic's probe, training, evaluation) plays seeded games: a task the card lists must allow it.
+    env = card_for(task).make(task, seed=0)
+    try:
+        env.reset()
+        env.reset(seed=1)
+        env.step(0)
+    finally:
+        env.close()
 
 
 def test_seeding_goes_through_nethack():
