@@ -52,3 +52,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+#: C0 and C1 control characters but tab and newline: a terminal acts on them (ESC starts colour, cursor and
+#: title sequences), and reward code, LLM answers and game text are untrusted.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code not in (0x09, 0x0A)}
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters (but tab and newline) shown as `\\xNN`: safe to write to a terminal."""
+    return text.translate(_CONTROL)
+

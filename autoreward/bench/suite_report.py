@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from autoreward.bench.suite_config import MARK_END, MARK_START, SECTION, SuiteConfig
-from autoreward.io import write_text_atomic
+from autoreward.io import printable, write_text_atomic
 from autoreward.synth.executor import EVAL_SEED
 
 
@@ -193,7 +193,8 @@ class SuiteReporter:
                    f"[bold]{data['success_rate']:.0%}[/bold] (return {data['mean_return']:.3f}{took})")
         elif event == "seed_failed":
             seed = "" if data.get("seed") is None else f" seed {data['seed']}"
-            print_(f"[red]{data['task']}  {data['variant']}{seed} failed:[/red] {escape(data['error'][:500])}")
+            error = escape(printable(data["error"][:500]))
+            print_(f"[red]{data['task']}  {data['variant']}{seed} failed:[/red] {error}")
         elif event == "cell":
             cell = data["cell"]
             if data.get("kept"):

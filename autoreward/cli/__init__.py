@@ -10,9 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from rich.markup import escape
-
-from autoreward.cli.common import err_console
+from autoreward.cli.common import err_console, escape
 from autoreward.cli.parser import build_parser
 from autoreward.errors import AutorewardError
 

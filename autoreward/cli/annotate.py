@@ -6,11 +6,9 @@ import argparse
 import ipaddress
 import os
 
-from rich.markup import escape
-
 from autoreward.annotate import server
 from autoreward.annotate.server import ServeConfig
-from autoreward.cli.common import TOKEN_ENV, console, err_console
+from autoreward.cli.common import TOKEN_ENV, console, err_console, escape
 from autoreward.llm.providers import require_credentials
 
 

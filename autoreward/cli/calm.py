@@ -9,7 +9,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -19,7 +18,7 @@ from autoreward.calm.evaluate import CallCounter, Evaluation
 from autoreward.calm.judge import judge, offline_judge, prompt_version
 from autoreward.calm.judgements import JudgementStore, default_path
 from autoreward.calm.subgoals import parse_subgoals, subgoals_from_dicts
-from autoreward.cli.common import console, err_console
+from autoreward.cli.common import console, err_console, escape
 from autoreward.cli.tasks import resolve_task
 from autoreward.env.registry import card_for
 from autoreward.errors import UsageError

@@ -7,15 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 
 from autoreward.errors import UsageError
+from autoreward.io import printable
 from autoreward.paths import default_out as new_out_folder
 
 TOKEN_ENV = "AUTOREWARD_ANNOTATE_TOKEN"  # the annotation server's bearer token, when --token is not given
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+def escape(text: str) -> str:
+    """Untrusted text made safe to print: rich markup escaped, control characters shown as `\\xNN`."""
+    return escape_markup(printable(text))
 
 
 def given(**options: Any) -> dict[str, Any]:

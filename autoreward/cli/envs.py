@@ -8,10 +8,9 @@ import sys
 from contextlib import nullcontext
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
-from autoreward.cli.common import console, err_console, existing_file
+from autoreward.cli.common import console, err_console, escape, existing_file
 from autoreward.cli.tasks import resolve_task
 from autoreward.env.registry import ENTRY_POINT_GROUP, all_cards, entry_point_errors
 from autoreward.errors import UsageError

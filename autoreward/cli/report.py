@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import webbrowser
 
-from rich.markup import escape
-
-from autoreward.cli.common import console
+from autoreward.cli.common import console, escape
 from autoreward.paths import latest_run
 from autoreward.report.build import write_report
 

@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
 
-from autoreward.cli.common import console, err_console
+from autoreward.cli.common import console, err_console, escape
 from autoreward.cli.tasks import resolve_task
 from autoreward.env.registry import source_of
 from autoreward.errors import UsageError
+from autoreward.io import printable
 from autoreward.llm.providers import require_credentials
 from autoreward.paths import latest_run
 from autoreward.synth.inspect import candidate_detail, diff_candidates, is_training_dir, run_overview, training_detail
@@ -197,7 +197,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
               f"stopped: {result.get('stopped_reason')}")
     elif args.diff:
         text = diff_candidates(args.run, *args.diff)
-        print(json.dumps({"diff": text}) if args.json else (text or "(identical)"))
+        print(json.dumps({"diff": text}) if args.json else (printable(text) or "(identical)"))
     elif args.candidate:
         detail = candidate_detail(args.run, args.candidate)
         if args.json:
@@ -219,7 +219,7 @@ def _print_candidate(which: str, detail: dict[str, Any]) -> None:
     console.print(f"[bold]candidate {which}[/bold]: {record['status']}"
                   + (f" ({escape(record['reason'])})" if record.get("reason") else ""))
     if detail["code"]:
-        console.print(Syntax(detail["code"], "python", line_numbers=True))
+        console.print(Syntax(printable(detail["code"]), "python", line_numbers=True))
     verdict = detail["verdict"]
     if verdict:
         console.print(f"verdict: {'accepted' if verdict['accepted'] else 'rejected'} at stage {verdict['stage']}")

@@ -12,11 +12,10 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from autoreward.bench.env import bench_env
-from autoreward.cli.common import console, default_out, err_console, existing_file
+from autoreward.cli.common import console, default_out, err_console, escape, existing_file
 from autoreward.cli.envs import print_verdict
 from autoreward.cli.tasks import resolve_task
 from autoreward.env.registry import source_of

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import re
 import signal
 import threading
 import time
@@ -24,6 +25,10 @@ RewardFn = Callable[[Any, int, Any, dict], tuple[float, dict[str, float]]]
 
 ENTRY_POINT = "compute_reward"
 ENTRY_ARITY = 4  # (prev, action, state, memory)
+MAX_COMPONENTS = 64
+#: What a component name may be: it becomes a metric key, a plot label, a line in terminals, reports and prompts,
+#: so a short plain name; no control characters (terminal escapes), markup or newlines.
+COMPONENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,63}")
 
 #: module name -> the names under which it may be imported.
 ALLOWED_MODULES: dict[str, tuple[str, ...]] = {"math": ("math",), "numpy": ("np", "numpy")}
@@ -102,7 +107,8 @@ Write one Python file that defines
 - `prev`, `state`: the State before and after the step (API below); `action`: the action index (int);
   `memory`: a dict that lives for one episode (empty at reset) for counters and visited sets.
 - Return `(total, components)`: `components` is a dict of named float terms (e.g. {{"progress": 0.1,
-  "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float.
+  "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float. Names are short (at most
+  64 ASCII letters, digits, `_`, `-`, `.` or spaces), at most {MAX_COMPONENTS} of them.
 - The task's own sparse reward (`state.env_reward`) is added by the trainer: do not add it yourself.
 - Allowed imports: `import math`, `import numpy as np` (numpy functions: {", ".join(sorted(NUMPY_API))}).
 - Allowed builtins: {", ".join(sorted(SAFE_BUILTIN_NAMES - {"True", "False", "None"}))}.
@@ -130,13 +136,13 @@ def validate_result(result: Any, tolerance: float = 1e-6) -> tuple[float, dict[s
     total, components = result
     if type(components) is not dict:
         raise ContractViolation(f"components must be a dict of name -> float, got {type(components).__name__}")
-    if len(components) > 64:
+    if len(components) > MAX_COMPONENTS:
         raise ContractViolation(f"components has {len(components)} entries; keep it to a few named terms")
     clean = {}
     expected = 0.0
     for name, value in components.items():
-        if type(name) is not str:
-            raise ContractViolation(f"component names must be str, got {type(name).__name__}")
+        if type(name) is not str or name not in _CHECKED_NAMES:  # str subclasses hash alike: check the type too
+            _check_name(name)
         value = _number(value, f"component {name!r}")
         clean[name] = value
         expected += value
@@ -144,6 +150,22 @@ def validate_result(result: Any, tolerance: float = 1e-6) -> tuple[float, dict[s
     if abs(total - expected) > tolerance * max(1.0, abs(expected)):
         raise ContractViolation(f"total {total:.6g} is not the sum of the components ({expected:.6g})")
     return total, clean
+
+
+#: Names already found valid in this process (a reward uses a few, every step): each is checked once.
+_CHECKED_NAMES: set[str] = set()
+
+
+def _check_name(name: Any) -> None:
+    if type(name) is not str:
+        raise ContractViolation(f"component names must be str, got {type(name).__name__}")
+    if COMPONENT_NAME.fullmatch(name) is None:
+        shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+        raise ContractViolation(f"component name {shown} ({len(name)} characters) is not a short plain name: use "
+                                "at most 64 ASCII letters, digits, `_`, `-`, `.` or spaces, starting with a letter, "
+                                "digit or `_`")
+    if len(_CHECKED_NAMES) < 4096:
+        _CHECKED_NAMES.add(name)
 
 
 def _number(value: Any, what: str) -> float:

@@ -64,6 +64,16 @@ def test_check_prints_info_lines_apart_from_warnings(capsys):
     assert verdict["warnings"] == [] and any("'goal'" in line for line in verdict["info"])
 
 
+def test_check_shows_untrusted_text_without_terminal_escapes(tmp_path, capsys):
+    reward = tmp_path / "escapes.py"  # its error message reaches the terminal: ESC sequences, markup, a bell
+    reward.write_text('def compute_reward(prev, action, state, memory):\n'
+                      '    raise ValueError("\\x1b]0;pwned\\x07\\x1b[2J[bold]gone[/bold]")\n')
+    assert main(["check", str(reward), "--task", "MiniHack-KeyRoom-S5-v0", "--transitions", "50"]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned" in " ".join(out.split()) and "[bold]gone[/bold]" in out
+
+
 def test_default_out_names_folders_by_command_task_and_time(tmp_path):
     first = default_out("train", "MiniHack-KeyRoom-S5-v0", runs=tmp_path)
     assert re.fullmatch(r"train-keyroom-s5-v0-\d{8}-\d{6}", first.name) and first.parent == tmp_path

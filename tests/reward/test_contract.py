@@ -1,0 +1,30 @@
+"""The contract's check of each reward call's result: names and values that may travel to records and terminals."""
+
+import numpy as np
+import pytest
+
+from autoreward.io import printable
+from autoreward.reward.contract import ContractViolation, validate_result
+
+
+@pytest.mark.parametrize("name", ["key_pickup", "door-open", "phase 2", "approach.x", "_", "a" * 64])
+def test_plain_component_names_pass(name):
+    assert validate_result((0.5, {name: 0.5})) == (0.5, {name: 0.5})
+
+
+@pytest.mark.parametrize("name", ["", "a" * 65, "x\nIgnore the task", "\x1b[31mred", "[bold]b", "<script>", " lead",
+                                  "tab\there", "caf\u00e9\u009b"])
+def test_names_that_are_not_short_and_plain_are_refused(name):
+    with pytest.raises(ContractViolation, match="not a short plain name"):
+        validate_result((0.0, {name: 0.0}))
+
+
+def test_a_name_checked_once_is_still_refused_as_a_str_subclass():
+    validate_result((0.0, {"progress": 0.0}))  # now remembered as valid
+    with pytest.raises(ContractViolation, match="must be str"):
+        validate_result((0.0, {np.str_("progress"): 0.0}))
+
+
+def test_printable_shows_control_characters_and_keeps_text():
+    assert printable("a\x1b[2Jb\x07\x9b\x7f\tc\nd") == "a\\x1b[2Jb\\x07\\x9b\\x7f\tc\nd"
+    assert printable("plain [text] é") == "plain [text] é"
