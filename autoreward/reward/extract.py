@@ -15,12 +15,16 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from autoreward.llm.answers import DECODE_ERRORS, MAX_STARTS
 from autoreward.reward.contract import ENTRY_POINT
+from autoreward.reward.syntax import parse_code
 
 _FENCE = re.compile(r"^\s*```+\s*([\w+.-]*)\s*$")
 _NOT_PYTHON = frozenset({"json", "bash", "sh", "shell", "console", "text", "txt", "yaml", "yml", "toml", "diff",
                          "markdown", "md", "output"})
 MAX_TRIES = 40  # start and end lines tried when cutting bare code out of prose
+MAX_SPAN = 65_536  # characters a Python-style dict in an answer may span (a verdict or an analysis is far shorter)
+MAX_LITERAL_STARTS = 64  # `{` positions tried as a Python-style dict (a scan in Python each), of the MAX_STARTS
 _DEFINES_ENTRY = re.compile(rf"^\s*def\s+{ENTRY_POINT}\s*\(", re.MULTILINE)
 _CODE_START = re.compile(  # a line that can open a Python file: import, def, decorator, assignment, comment, docstring
     r"^(import |from \w[\w.]* import |def |@|[A-Za-z_]\w*\s*(:[^=]+)?=[^=]|#|\"\"\"|''')")
@@ -59,7 +63,7 @@ def _fenced_blocks(response: str) -> list[_Block]:
 def _is_helper_only(source: str) -> bool:
     """Python that defines things (imports, constants, functions) and does nothing else: a helper block."""
     try:
-        tree = ast.parse(source)
+        tree = parse_code(source, max_depth=None)
     except SyntaxError:
         return False
     allowed = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign)
@@ -78,7 +82,7 @@ def _unfenced_code(response: str) -> str | None:
         for end in range(len(lines), max(entry, len(lines) - MAX_TRIES), -1):  # bounded: prose is a few lines
             chunk = "\n".join(lines[start:end]).strip("\n")
             try:
-                ast.parse(chunk)
+                parse_code(chunk, max_depth=None)
             except SyntaxError:
                 continue
             if _DEFINES_ENTRY.search(chunk):
@@ -89,7 +93,7 @@ def _unfenced_code(response: str) -> str | None:
 def _trim_to_parse(source: str) -> str:
     """An unterminated block may end in prose: drop trailing lines until the code parses (if that helps)."""
     try:
-        ast.parse(source)
+        parse_code(source, max_depth=None)
         return source
     except SyntaxError:
         pass
@@ -99,7 +103,7 @@ def _trim_to_parse(source: str) -> str:
         if not _DEFINES_ENTRY.search(chunk):
             break
         try:
-            ast.parse(chunk)
+            parse_code(chunk, max_depth=None)
         except SyntaxError:
             continue
         return chunk
@@ -109,7 +113,7 @@ def _trim_to_parse(source: str) -> str:
 def _keep_last_definitions(source: str) -> str:
     """Drop earlier top-level definitions of a function defined again later (a repeated draft)."""
     try:
-        tree = ast.parse(source)
+        tree = parse_code(source, max_depth=None)
     except SyntaxError:
         return source
     last: dict[str, ast.FunctionDef] = {}
@@ -150,7 +154,7 @@ def extract_code(response: str) -> str | None:
 def _balanced(text: str, start: int) -> str | None:
     """The {...} span starting at `start`, counting braces outside string literals."""
     depth, quote, escaped = 0, "", False
-    for i in range(start, len(text)):
+    for i in range(start, min(len(text), start + MAX_SPAN)):
         ch = text[i]
         if quote:
             if escaped:
@@ -175,11 +179,13 @@ def extract_json(response: str) -> dict[str, Any] | None:
     decoder = json.JSONDecoder()
     fenced = [b.text for b in _fenced_blocks(response) if b.language in ("json", "")]
     for text in [*fenced, response]:
-        for match in re.finditer(r"\{", text):
+        for tries, match in enumerate(re.finditer(r"\{", text)):
+            if tries == MAX_STARTS:
+                break
             try:
                 value, _ = decoder.raw_decode(text, match.start())
-            except json.JSONDecodeError:
-                span = _balanced(text, match.start())
+            except DECODE_ERRORS:
+                span = _balanced(text, match.start()) if tries < MAX_LITERAL_STARTS else None
                 try:
                     value = ast.literal_eval(span) if span else None
                 except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):

@@ -23,6 +23,7 @@ from autoreward.env.registry import card_for
 from autoreward.env.state import State
 from autoreward.reward.probe import run_probe
 from autoreward.reward.static import check_static
+from autoreward.reward.syntax import parse_code
 
 FARM_PER_STEP = 0.002  # reward per step still coming in while nothing progresses: farmable above this
 OSCILLATION_STEPS = 24  # steps back and forth; the second half is measured (the first may pay novelty once)
@@ -82,7 +83,7 @@ def goal_words(task_text: str) -> set[str]:
 
 
 def _check_goal(code: str, task_text: str, findings: Findings) -> None:
-    tree = ast.parse(code)
+    tree = parse_code(code)
     if any(isinstance(n, ast.Attribute) and n.attr == "success" for n in ast.walk(tree)):
         findings.passed.append("goal: the reward reads state.success")
         return

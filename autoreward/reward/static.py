@@ -30,6 +30,7 @@ from autoreward.reward.syntax import (
     NAMED_BINDERS,
     PART_OF_REFUSED,
     REFUSED_NODES,
+    parse_code,
 )
 
 
@@ -52,7 +53,7 @@ def check_static(source: str, state_api: frozenset[str] | None = None) -> list[I
     if len(source.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
         return [Issue(1, f"the file is over {MAX_SOURCE_BYTES} bytes; a reward function should be short")]
     try:
-        tree = ast.parse(source)
+        tree = parse_code(source)
     except SyntaxError as exc:
         return [Issue(exc.lineno or 1, f"syntax error: {exc.msg}; fix the Python syntax")]
     checker = _Checker(allowed_attributes(state_api))

@@ -6,6 +6,9 @@ from __future__ import annotations
 import ast
 
 MAX_SOURCE_BYTES = 64_000
+#: How deep a reward file's syntax tree may nest (a real one stays under ~30): deeper trees overflow the
+#: recursive walks over them (the static rules, compile) with a RecursionError instead of a verdict.
+MAX_DEPTH = 200
 
 MUTATING_METHODS = frozenset({"append", "extend", "insert", "remove", "clear", "pop", "popitem", "update",
                                "setdefault", "add", "discard", "sort", "reverse"})
@@ -89,3 +92,25 @@ ANNOTATION_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Tu
 
 NAMED_BINDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs, ast.MatchStar,
                   *node_types("TypeVar ParamSpec TypeVarTuple", ""))
+
+
+def parse_code(source: str, max_depth: int | None = MAX_DEPTH) -> ast.Module:
+    """`ast.parse`, with every failure on hostile code raised as SyntaxError: nesting past `max_depth` (None: no
+    limit but the parser's own, for callers that only look at the top level) or past the parser's recursion limit,
+    memory exhaustion, null bytes."""
+    try:
+        tree = ast.parse(source)
+    except (RecursionError, MemoryError) as exc:
+        raise SyntaxError("the code nests too deeply to parse") from exc
+    except ValueError as exc:  # null bytes (Python 3.11; later versions raise SyntaxError)
+        raise SyntaxError(str(exc)) from exc
+    stack = [(tree, 1)] if max_depth is not None else []
+    while stack:  # iterative: the depth check must not recurse itself
+        node, level = stack.pop()
+        if level > max_depth:
+            raise SyntaxError(f"the code nests too deeply (more than {max_depth} levels of syntax), e.g. a very long "
+                              "chain of operators: split it into steps", ("<reward>", getattr(node, "lineno", 1),
+                                                                        1, None))
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return tree
+

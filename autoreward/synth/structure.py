@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 
+from autoreward.reward.syntax import parse_code
+
 PATH, STRAIGHT, ACTIONS = "distance: path", "distance: straight", "distance: actions"
 DISTANCES = (PATH, STRAIGHT, ACTIONS)
 _STRAIGHT_CALLS = frozenset({"distance", "distance_to", "euclidean"})
@@ -21,7 +23,7 @@ _NOT_COMPONENTS = frozenset({"memory", "state", "prev"})  # subscripts of these 
 def read_weights(code: str) -> dict[str, float] | None:
     """The top-level `WEIGHTS = {...}` of reward code (numbers by component name), or None when absent."""
     try:
-        tree = ast.parse(code)
+        tree = parse_code(code)
     except SyntaxError:
         return None
     for node in tree.body:
@@ -40,7 +42,7 @@ def read_weights(code: str) -> dict[str, float] | None:
 def structure_of(code: str) -> list[str]:
     """The sorted features of a reward: its component names, then its distance kind when it measures one."""
     try:
-        tree = ast.parse(code)
+        tree = parse_code(code)
     except SyntaxError:
         return []
     weights = read_weights(code)

@@ -136,3 +136,11 @@ ACCEPTED = [
 def test_accepted_constructs(source):
     assert [str(i) for i in check_static(source) if i.severity == "error"] == []
     assert callable(load_reward(source))
+
+
+def test_code_the_parser_cannot_hold_is_refused_with_a_message():
+    assert "null bytes" in check_static("x = 1\0\n")[0].message  # a ValueError from ast.parse on Python 3.11
+    deep = "def compute_reward(prev, action, state, memory):\n    return " + "-" * 250 + "1.0, {}\n"
+    assert "nests too deeply" in check_static(deep)[0].message  # 250 unary minus signs: 250 levels
+    fine = "def compute_reward(prev, action, state, memory):\n    return " + "-" * 100 + "1.0, {}\n"
+    assert not [issue for issue in check_static(fine) if issue.severity == "error"]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from autoreward.env.registry import card_for
 from autoreward.llm import prompts
+from autoreward.llm.answers import json_object
 from autoreward.llm.base import Completion, LLMBudgetExceeded, LLMError
 from autoreward.llm.prompts import PROMPT_VERSION, PromptError, render
 from autoreward.reward.contract import describe_task
@@ -130,6 +132,18 @@ def test_extract_json_fenced_bare_and_first():
     assert extract_json("{'accepted': True}") == {"accepted": True}  # Python-style dict
     assert extract_json("no json here {not: valid") is None
     assert extract_json("[1, 2]") is None
+
+
+def test_json_finders_stay_quick_and_quiet_on_hostile_answers():
+    nested = '{"a":[' * 20_000  # deeper than the JSON decoder's recursion limit: was a RecursionError
+    junk = "{" * 20_000  # every brace a failed start: was ~11 s in extract_json (a scan to the end from each)
+    quoted_code = "{x} {'y': f'{z}'} " * 200  # an answer quoting code before its verdict: 800 braces first
+    for finder in (extract_json, json_object):
+        start = time.perf_counter()
+        assert finder(nested) is None and finder(junk) is None
+        assert time.perf_counter() - start < 3.0
+        assert finder(quoted_code + '{"accepted": true}') == {"accepted": True}
+        assert finder('{"accepted": false} ' + junk) == {"accepted": False}
 
 
 # ----- prompts ----------------------------------------------------------------------------------------------------
