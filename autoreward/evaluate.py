@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +71,19 @@ def load_policy(path: str | Path, device: str = "cpu") -> PPO:
         path = path / "policy.zip"
     if not path.is_file():
         raise UsageError(f"no policy at {str(path)!r} (expected a policy.zip written by `autoreward train`)")
-    return PPO.load(path, device=device)
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{str(path)!r} is not a policy: not a zip file (expected a policy.zip written by "
+                         "`autoreward train`)")
+    with zipfile.ZipFile(path) as archive:
+        missing = {"data", "policy.pth"} - set(archive.namelist())
+    if missing:
+        raise UsageError(f"{str(path)!r} is not a policy `autoreward train` wrote: it lacks "
+                         f"{', '.join(sorted(missing))}")
+    try:
+        return PPO.load(path, device=device)
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:  # a damaged file
+        raise UsageError(f"{str(path)!r} is not a policy `autoreward train` wrote, or it is damaged: "
+                         f"{type(exc).__name__}: {exc}") from exc
 
 
 class SampledPolicy:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,18 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch):
     assert main(["train", "--task", "MiniHack-Room-5x5-v0"]) == 2  # no --reward
     assert main(["eval", "--task", "MiniHack-Room-5x5-v0", "--policy", "missing.zip"]) == 2
     assert list(tmp_path.iterdir()) == []  # no output folder for a refused command
+
+
+def test_eval_refuses_files_that_are_not_policies(tmp_path, capsys):
+    (tmp_path / "reward.py").write_text("x = 1\n")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("notes.txt", "not a policy")
+    for name, message in (("reward.py", "not a zip file"), ("other.zip", "it lacks data, policy.pth")):
+        out = tmp_path / f"out-{name}"
+        assert main(["eval", "--task", "MiniHack-Room-5x5-v0", "--policy", str(tmp_path / name),
+                     "--out", str(out)]) == 2
+        assert message in " ".join(capsys.readouterr().err.split())
+        assert not out.exists()
 
 
 def test_check_prints_info_lines_apart_from_warnings(capsys):
