@@ -172,7 +172,10 @@ def _number(value: Any, what: str) -> float:
     kind = type(value)
     if kind is not float and (kind is bool or not isinstance(value, (int, float, np.integer, np.floating))):
         raise ContractViolation(f"{what} must be a float, got {kind.__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int past float's range (10 ** 400)
+        raise ContractViolation(f"{what} is an integer too large for a float (must be finite)") from None
     if value - value != 0.0:  # NaN or infinity
         raise ContractViolation(f"{what} is {value} (must be finite)")
     return value

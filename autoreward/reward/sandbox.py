@@ -242,7 +242,13 @@ def main(workdir: str) -> int:
     fn, report = load_for_probe(source, bool(config.get("enforce_contract", True)),
                                 None if api is None else frozenset(api))
     if fn is not None:
-        report = run_episodes(fn, episodes, float(config["call_timeout"]))
+        try:
+            report = run_episodes(fn, episodes, float(config["call_timeout"]))
+        except MemoryError:
+            raise  # the parent names the memory limit (stderr is gone: reward code has no output channel)
+        except Exception as exc:  # noqa: BLE001 - what escaped the checks is the reward's doing: say what it was
+            report = {"errors": [f"the probe failed on the reward's results: {type(exc).__name__}: "
+                                 f"{str(exc)[:300]}"], "warnings": [], "stats": {}}
     assert report is not None
     report["network_isolation"] = network
     try:
