@@ -145,12 +145,18 @@ def _call_failure(exc: BaseException, call_timeout: float) -> str:
     if isinstance(exc, RecursionError):
         return "unbounded recursion"
     if isinstance(exc, PermissionError | ImportError):
-        return f"the reward tried to leave its sandbox: {exc}"
+        return f"the reward tried to leave its sandbox: {_text(exc)}"
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         return "the reward wrote more bytes of output than the probe allows; reward code must not print or write"
-    if isinstance(exc, ValueError) and "read-only" in str(exc):
-        return f"the reward tried to modify its input State ({exc}); copy arrays before changing them"
-    return f"raised {type(exc).__name__}: {exc}"
+    if isinstance(exc, ValueError) and "read-only" in _text(exc):
+        return f"the reward tried to modify its input State ({_text(exc)}); copy arrays before changing them"
+    return f"raised {type(exc).__name__}: {_text(exc)}"
+
+
+def _text(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message, cut to `limit` characters: reward code writes it, so it may be any size."""
+    text = str(exc)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _check_determinism(fn: Any, episodes: list[tuple[list[Any], list[int]]],
@@ -248,7 +254,7 @@ def main(workdir: str) -> int:
             raise  # the parent names the memory limit (stderr is gone: reward code has no output channel)
         except Exception as exc:  # noqa: BLE001 - what escaped the checks is the reward's doing: say what it was
             report = {"errors": [f"the probe failed on the reward's results: {type(exc).__name__}: "
-                                 f"{str(exc)[:300]}"], "warnings": [], "stats": {}}
+                                 f"{_text(exc)}"], "warnings": [], "stats": {}}
     assert report is not None
     report["network_isolation"] = network
     try:
