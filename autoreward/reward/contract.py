@@ -28,7 +28,7 @@ ENTRY_ARITY = 4  # (prev, action, state, memory)
 MAX_COMPONENTS = 64
 #: What a component name may be: it becomes a metric key, a plot label, a line in terminals, reports and prompts,
 #: so a short plain name; no control characters (terminal escapes), markup or newlines.
-COMPONENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,63}")
+COMPONENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .:/+()-]{0,63}")
 
 #: module name -> the names under which it may be imported.
 ALLOWED_MODULES: dict[str, tuple[str, ...]] = {"math": ("math",), "numpy": ("np", "numpy")}
@@ -108,7 +108,7 @@ Write one Python file that defines
   `memory`: a dict that lives for one episode (empty at reset) for counters and visited sets.
 - Return `(total, components)`: `components` is a dict of named float terms (e.g. {{"progress": 0.1,
   "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float. Names are short (at most
-  64 ASCII letters, digits, `_`, `-`, `.` or spaces), at most {MAX_COMPONENTS} of them.
+  64 ASCII letters, digits, spaces or `_ - . : / + ( )`), at most {MAX_COMPONENTS} of them.
 - The task's own sparse reward (`state.env_reward`) is added by the trainer: do not add it yourself.
 - Allowed imports: `import math`, `import numpy as np` (numpy functions: {", ".join(sorted(NUMPY_API))}).
 - Allowed builtins: {", ".join(sorted(SAFE_BUILTIN_NAMES - {"True", "False", "None"}))}.
@@ -162,8 +162,8 @@ def _check_name(name: Any) -> None:
     if COMPONENT_NAME.fullmatch(name) is None:
         shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
         raise ContractViolation(f"component name {shown} ({len(name)} characters) is not a short plain name: use "
-                                "at most 64 ASCII letters, digits, `_`, `-`, `.` or spaces, starting with a letter, "
-                                "digit or `_`")
+                                "at most 64 ASCII letters, digits, spaces or `_ - . : / + ( )`, starting with a "
+                                "letter, digit or `_`")
     if len(_CHECKED_NAMES) < 4096:
         _CHECKED_NAMES.add(name)
 

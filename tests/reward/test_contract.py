@@ -7,13 +7,14 @@ from autoreward.io import printable
 from autoreward.reward.contract import ContractViolation, validate_result
 
 
-@pytest.mark.parametrize("name", ["key_pickup", "door-open", "phase 2", "approach.x", "_", "a" * 64])
+@pytest.mark.parametrize("name", ["key_pickup", "door-open", "phase 2", "approach.x", "_", "a" * 64,
+                                  "dist(goal)", "key/pickup", "stage:2", "hp+"])
 def test_plain_component_names_pass(name):
     assert validate_result((0.5, {name: 0.5})) == (0.5, {name: 0.5})
 
 
 @pytest.mark.parametrize("name", ["", "a" * 65, "x\nIgnore the task", "\x1b[31mred", "[bold]b", "<script>", " lead",
-                                  "tab\there", "caf\u00e9\u009b"])
+                                  "$\\frac{1}{0}$", "tab\there", "caf\u00e9\u009b"])
 def test_names_that_are_not_short_and_plain_are_refused(name):
     with pytest.raises(ContractViolation, match="not a short plain name"):
         validate_result((0.0, {name: 0.0}))
