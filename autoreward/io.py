@@ -62,4 +62,3 @@ _CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80,
 def printable(text: str) -> str:
     """`text` with its control characters (but tab and newline) shown as `\\xNN`: safe to write to a terminal."""
     return text.translate(_CONTROL)
-

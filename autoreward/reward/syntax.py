@@ -113,4 +113,3 @@ def parse_code(source: str, max_depth: int | None = MAX_DEPTH) -> ast.Module:
                                                                         1, None))
         stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
     return tree
-
