@@ -55,6 +55,31 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no output folder for a refused command
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--task", "T", "--task-coef", "nan"], "argument --task-coef: must be a finite number, got nan"),
+    (["train", "--task", "T", "--intrinsic-coef", "1e999"], "must be a finite number, got 1e999"),
+    (["train", "--task", "T", "--seed", "-3"], "argument --seed: a seed is 0 to 2147483647, got -3"),
+    (["iterate", "T", "--seed", "4294967296"], "a seed is 0 to 2147483647"),
+    (["bench", "suite", "--seeds", "1", "-1"], "argument --seeds: a seed is 0"),
+    (["train", "--task", "T", "--seed", "abc"], "argument --seed: not a whole number: 'abc'"),
+    (["train", "--task", "T", "--steps", "1.5"], "argument --steps: not a whole number: '1.5'"),
+    (["train", "--task", "T", "--eval-episodes", "-1"], "argument --eval-episodes: must be 0 or more, got -1"),
+    (["train", "--task", "T", "--env-workers", "-2"], "argument --env-workers: -1 (auto), 0 or a number"),
+    (["iterate", "T", "--llm-timeout", "0"], "argument --llm-timeout: must be more than 0, got 0"),
+    (["iterate", "T", "--max-llm-cost", "-1"], "argument --max-llm-cost: must be 0 or more"),
+    (["iterate", "T", "--repairs", "-1"], "argument --repairs: must be 0 or more"),
+    (["calm", "dataset", "--task", "T", "--episodes", "1", "--epsilon", "2"], "argument --epsilon: a share is 0 to 1"),
+    (["serve", "--port", "70000"], "argument --port: a port is 0 to 65535, got 70000"),
+])
+def test_values_no_command_can_use_are_refused_by_name(argv, message, tmp_path, monkeypatch, capsys):
+    # before, NaN or a negative seed reached torch or numpy and stopped the run with a traceback (exit 1)
+    monkeypatch.chdir(tmp_path)  # were one accepted, its command would write here, not into the checkout
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_eval_refuses_files_that_are_not_policies(tmp_path, capsys):
     (tmp_path / "reward.py").write_text("x = 1\n")
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
