@@ -141,11 +141,13 @@ def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[
         chosen = top if top is not None and top["mean_success"] > base["success_rate"] else entries[0]
         success, mean_return = chosen["mean_success"], chosen["mean_return"]
         record = None if chosen["name"] == NAME else store.read_candidate(chosen["round"], chosen["candidate"])
-        where = f" over seeds {', '.join(map(str, confirmation['seeds']))}"
+        seeds = confirmation["seeds"]
+        where = f" over seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
     else:
         base = {"success_rate": (baseline or {}).get("success_rate") or 0.0,
                 "mean_return": (baseline or {}).get("mean_return") or 0.0}
         beats = best is not None and (best.success_rate or 0.0) > base["success_rate"]
+        top = None
         record = best if beats else None
         success = record.success_rate if record else base["success_rate"]
         mean_return = record.mean_return if record else base["mean_return"]
@@ -162,6 +164,8 @@ def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[
         (folder / "reward.py").unlink(missing_ok=True)  # never hand back a reward that did not beat no reward
         runner_up = "" if best is None else f"; the best reward, {best.name}, reached {best.success_rate:.0%} on " \
                                               "its search seed"
+        if confirmation is not None and top is not None:  # the reward that came closest where the answer is chosen
+            runner_up = f"; the best reward there, {top['name']}, reached {top['mean_success']:.0%}"
         message = f"{MESSAGE_NONE_BEAT}: it reached {base['success_rate']:.0%}{where}{runner_up}"
     answer = RunSummary(answer="candidate" if record else "baseline",
                         round=record.round if record else None, candidate=record.candidate if record else None,

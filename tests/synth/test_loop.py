@@ -225,6 +225,11 @@ def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
                                             {**_entry("0/0", [0.6, 0.4]), "mean_return": 0.9}]}
     assert _answer(store, None, None, returns)["answer"] == "baseline"  # nor is a higher return at equal success
     assert "no reward beat the task reward alone" in answer["message"]
+    # the closest reward is named with its figure where the answer was chosen, not its search seed's 90%
+    assert answer["message"].endswith("it reached 50% over seeds 1, 2; the best reward there, 0/0, reached 50%")
+    one_seed = {"seeds": [1], "entries": [_entry("baseline", [0.5]), _entry("0/0", [0.25])]}
+    assert "it reached 50% over seed 1; the best reward there, 0/0, reached 25%" in \
+        _answer(store, store.read_candidate(0, 0), None, one_seed)["message"]
     assert not (store.root / "best" / "reward.py").exists()  # nothing worse than no shaping is handed back
 
     win = {"seeds": [1, 2], "entries": [_entry("baseline", [0.5, 0.5]), _entry("0/0", [0.6, 0.4]),
