@@ -106,7 +106,8 @@ def credential_hint(model: str, variables: list[str] | None = None, api_base: st
 def missing_credentials(model: str | None, api_base: str | None = None) -> str | None:
     """Why `model` cannot be called from this environment (the variables to set), or None when it can.
 
-    Asks `litellm.validate_environment` which variables the provider needs and which are absent. A base URL
+    A model no litellm provider serves is named as such. Else asks `litellm.validate_environment` which variables
+    the provider needs and which are absent. A base URL
     (`api_base` or AUTOREWARD_LLM_API_BASE) with an `openai/` model is a local OpenAI-compatible server and needs no
     key; AUTOREWARD_LLM_API_KEY stands in for the provider's key; "offline" needs nothing. Nothing is sent.
     """
@@ -122,6 +123,12 @@ def missing_credentials(model: str | None, api_base: str | None = None) -> str |
     resolved = resolve_model(model.strip(), api_base, litellm)
     if api_base is not None and resolved.startswith("openai/"):
         return None  # a local server: the client sends a placeholder key when none is set
+    try:
+        litellm.get_llm_provider(resolved)
+    except Exception:  # noqa: BLE001 - litellm's BadRequestError: every call would fail the same way
+        return (f"{model.strip()} cannot be called: litellm knows no provider for it. Write it as PROVIDER/MODEL "
+                f"(openai/gpt-4o-mini, anthropic/..., hosted_vllm/..., ollama/...), or give --llm-api-base URL "
+                f"(or {ENV_API_BASE}) for an OpenAI-compatible server.")
     api_key = os.environ.get(ENV_API_KEY) or None
     try:
         found = litellm.validate_environment(resolved, api_key=api_key, api_base=api_base)

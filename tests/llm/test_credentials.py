@@ -109,6 +109,8 @@ def test_what_counts_as_credentials(no_keys, monkeypatch):
     assert "OPENAI_API_KEY" in missing_credentials("openai/gpt-4o-mini")
     assert missing_credentials("openai/gpt-4o-mini", api_base="http://127.0.0.1:9/v1") is None  # a local server
     assert missing_credentials("my-local-model", api_base="http://127.0.0.1:9/v1") is None
+    for unknown in ("nosuchprovider/model", "my-local-model"):  # every call would fail: said before any work
+        assert "litellm knows no provider for it" in missing_credentials(unknown)
     assert "OLLAMA_API_BASE" not in (missing_credentials("ollama/llama3") or "")  # litellm defaults to localhost
     monkeypatch.setenv("AUTOREWARD_LLM_API_BASE", "http://127.0.0.1:9/v1")
     assert missing_credentials("openai/gpt-4o-mini") is None
