@@ -229,9 +229,14 @@ class LiteLLMClient:
         return "fatal"
 
     def _describe(self, exc: BaseException) -> str:
-        """'<Type> (HTTP <status>): <message>' with anything that looks like a key blanked out."""
-        status = getattr(exc, "status_code", None)
-        text = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "") + f": {exc}"
+        """'<Type> (HTTP <status>): <message>', or 'no connection to <server>: <why>' when no HTTP answer came (litellm
+        reports a refused connection as HTTP 500), with anything that looks like a key blanked out."""
+        refused = _connection_failure(exc)
+        if refused is not None:
+            text = f"no connection to {self.api_base or self.model}: {type(refused).__name__}: {refused}"
+        else:
+            status = getattr(exc, "status_code", None)
+            text = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "") + f": {exc}"
         return self._redact(text)[:2000]
 
     def _redact(self, text: str) -> str:
@@ -343,3 +348,15 @@ def make_llm(
         calls_path=calls_path,
         budget=Budget(max_calls, max_cost, calls_path),
     )
+
+
+
+def _connection_failure(exc: BaseException) -> BaseException | None:
+    """The innermost connection error (refused, unreachable, DNS) behind `exc`, or None when a server answered."""
+    found, seen = None, 0
+    current: BaseException | None = exc
+    while current is not None and seen < 16:  # the chain litellm -> openai -> httpx -> OSError, bounded
+        if isinstance(current, OSError | httpx.ConnectError | httpx.ConnectTimeout):
+            found = current
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import pickle
+import socket
 import time
 from pathlib import Path
 
@@ -135,6 +136,17 @@ def test_retries_exhausted_raise(llm_server, client_for, tmp_path):
     assert len(llm_server.requests) == 3
     assert [line["attempt"] for line in calls(tmp_path)] == [1, 2, 3]
     assert all(line["error"] for line in calls(tmp_path))
+
+
+def test_a_server_that_is_not_listening_is_named_as_such(client_for, tmp_path):
+    # litellm reports a refused connection as "InternalServerError (HTTP 500)": no server answered anything
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    with pytest.raises(LLMError) as failure:
+        client_for(api_base=url, retries=1).complete(ASK, role="designer")
+    assert f"no connection to {url}: ConnectionRefusedError" in str(failure.value)
+    assert "HTTP 500" not in str(failure.value)
 
 
 def test_identical_call_is_served_from_cache_and_changes_miss(llm_server, client_for, tmp_path):
