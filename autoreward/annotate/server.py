@@ -49,6 +49,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 TOKEN_ENV = "AUTOREWARD_ANNOTATE_TOKEN"
 PATHS = ("/v1/annotate", "/v1/labels", "/healthz", "/metrics")
 MAX_LABELS_LIMIT = 10_000
+MAX_SEQ = 2**63 - 1  # SQLite's largest INTEGER: a larger `since` cannot be bound to a query
 
 _log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
         return JSONResponse({"results": [result.to_dict() for result in results], "cursor": annotator().cursor})
 
     @app.get("/v1/labels")
-    async def labels(task: str, since: int = Query(0, ge=0),
+    async def labels(task: str, since: int = Query(0, ge=0, le=MAX_SEQ),
                      limit: int = Query(1000, ge=1, le=MAX_LABELS_LIMIT)) -> Response:
         name = task_or_400(task).name
         rows = await annotator().labels_since(name, since, limit)

@@ -36,3 +36,11 @@ def test_a_lone_surrogate_is_refused_with_a_422(server, body):
     assert "surrogate" in response.json()["detail"] and response.json()["detail"].startswith("items[0]")
     ok = post_raw(server.url, json.dumps({"task": "helpful", "items": ["a \u0000 b \U0001f600"]}).encode())
     assert ok.status_code == 200  # NUL and real astral characters are fine texts
+
+
+def test_a_cursor_past_sqlite_integers_is_a_422(server):
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        response = client.get("/v1/labels", params={"task": "helpful", "since": 2**63})
+        assert response.status_code == 422 and "since" in response.json()["detail"]
+        top = client.get("/v1/labels", params={"task": "helpful", "since": 2**63 - 1})
+        assert top.status_code == 200 and top.json() == {"labels": [], "cursor": 2**63 - 1}
