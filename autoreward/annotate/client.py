@@ -3,7 +3,8 @@
 `AsyncAnnotationClient` is a thin typed wrapper of the HTTP API. `AnnotationClient` runs it on its own
 event loop in a daemon thread and keeps a local copy of the labels: `submit()` and `snapshot()` return at
 once, so the training loop never waits for the network or the LLM. When the server is down the copy stays
-usable, the client retries with exponential backoff, and after a reconnect it sends again every item it still
+usable, the client retries with exponential backoff (as it does when the server answers nonsense or refuses a
+poll: its thread never ends before `close()`), and after a reconnect it sends again every item it still
 waits for (a restarted server may have lost its queue).
 """
 
@@ -190,12 +191,13 @@ class AnnotationClient:
                 exchanged = self._loop.time()
                 try:
                     await self._exchange(client)
-                except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:  # down, timed out, 5xx, garbage
-                    failures += 1
+                except Exception as exc:  # noqa: BLE001 - down, timed out, 5xx, a refused poll, garbage: never
+                    failures += 1  # end the thread (the trainer would get no label again), back off and retry
                     self.stats.errors += 1
-                    if self.connected:
-                        log.warning("annotation server %s unreachable (%s); training goes on with %d labels",
-                                    self.url, exc, len(self._labels))
+                    if failures == 1:
+                        log.warning("annotation server %s unreachable or answering nonsense (%s: %s); training goes "
+                                    "on with %d labels", self.url, type(exc).__name__, str(exc)[:300],
+                                    len(self._labels))
                     self.connected = False
                     await self._sleep(self._backoff(failures))
                     continue

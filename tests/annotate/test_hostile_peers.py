@@ -5,12 +5,19 @@ cannot be used. A real server on 127.0.0.1 (or a fake one that answers what a te
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
 
+from autoreward.annotate.client import AnnotationClient
 from autoreward.annotate.server import BackgroundServer, ServeConfig
+from tests.common import wait_until
+
+NEWT = "You kill the newt!"
 
 
 @pytest.fixture
@@ -44,3 +51,67 @@ def test_a_cursor_past_sqlite_integers_is_a_422(server):
         assert response.status_code == 422 and "since" in response.json()["detail"]
         top = client.get("/v1/labels", params={"task": "helpful", "since": 2**63 - 1})
         assert top.status_code == 200 and top.json() == {"labels": [], "cursor": 2**63 - 1}
+
+
+# ----- the client against replies of the wrong shape ------------------------------------------------------
+class _Fake(BaseHTTPRequestHandler):
+    replies: ClassVar[dict[str, tuple[int, bytes]]] = {}  # by method, set by the test (a subclass each)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _reply(self, method: str) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        status, body = self.replies[method]
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self._reply("POST")
+
+    def do_GET(self) -> None:
+        self._reply("GET")
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[str, dict[str, tuple[int, bytes]]]]:
+    """(url, replies): a server that answers POST and GET with replies['POST'] / replies['GET']."""
+    replies: dict[str, tuple[int, bytes]] = {}
+    handler = type("Handler", (_Fake,), {"replies": replies})
+    http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_address[1]}", replies
+    http.shutdown()
+    http.server_close()
+
+
+PENDING = b'{"results": [{"id": "k", "status": "pending", "label": null}], "cursor": 0}'
+NO_LABELS = b'{"labels": [], "cursor": 0}'
+NEWT_LABEL = json.dumps({"labels": [{"id": "k", "item": NEWT, "status": "labeled", "label": True, "seq": 1}],
+                         "cursor": 1}).encode()
+
+
+@pytest.mark.parametrize(("post", "get"), [
+    ((200, b'{"results": 5, "cursor": 0}'), (200, NO_LABELS)),
+    ((200, b'{"results": [1], "cursor": 0}'), (200, NO_LABELS)),
+    ((200, b"[1]"), (200, b"[1]")),
+    ((200, PENDING), (200, b'{"labels": null, "cursor": 0}')),
+    ((200, PENDING), (200, b'{"labels": [{"item": 5, "status": "labeled", "label": true}], "cursor": 1}')),
+    ((200, PENDING), (200, b'{"labels": [], "cursor": null}')),
+    ((200, PENDING), (401, b'{"detail": "missing or wrong bearer token"}')),
+], ids=["results-int", "results-of-ints", "top-level-list", "labels-null", "item-int", "cursor-null", "labels-401"])
+def test_the_client_survives_replies_of_the_wrong_shape(fake, post, get):
+    """Garbage (or a refused poll) counts as a failed exchange: the client's thread used to die of it, silently,
+    and the trainer got no label again."""
+    url, replies = fake
+    replies.update(POST=post, GET=get)
+    with AnnotationClient(url, "helpful", poll_interval_s=0.02, backoff_max_s=0.05) as client:
+        client.submit([NEWT])
+        wait_until(lambda: client.stats.errors >= 2, timeout_s=5)
+        assert client._thread is not None and client._thread.is_alive()
+        replies.update(POST=(200, PENDING), GET=(200, NEWT_LABEL))  # the server comes to its senses
+        wait_until(lambda: client.snapshot()[1].get(NEWT) is True, timeout_s=5)
