@@ -115,3 +115,23 @@ def test_the_client_survives_replies_of_the_wrong_shape(fake, post, get):
         assert client._thread is not None and client._thread.is_alive()
         replies.update(POST=(200, PENDING), GET=(200, NEWT_LABEL))  # the server comes to its senses
         wait_until(lambda: client.snapshot()[1].get(NEWT) is True, timeout_s=5)
+
+
+# ----- the client's requests -----------------------------------------------------------------------------
+def test_an_unencodable_item_does_not_hold_up_the_others(server):
+    """A text with a lone surrogate cannot be sent as UTF-8: it is refused at once, and the items after it are
+    still sent (it used to fail every request it went in, for ever)."""
+    with AnnotationClient(server.url, "helpful", poll_interval_s=0.02) as client:
+        client.submit(["bad \ud800 text", NEWT])
+        wait_until(lambda: client.snapshot()[1].get(NEWT) is True, timeout_s=5)
+        assert client.stats.refused == 1 and client.waiting == 0
+
+
+def test_requests_stay_under_the_body_limit_in_bytes(server):
+    """256 texts of 500 three-byte characters (1,500 bytes each, well within 512 characters) in one submit: the
+    client used to count characters, sent 390 KB and had all 256 refused with a 413."""
+    texts = [f"{i} " + "\u2713" * 500 for i in range(256)]
+    with AnnotationClient(server.url, "helpful", poll_interval_s=0.02) as client:
+        client.submit(texts)
+        wait_until(lambda: len(client.snapshot()[1]) == len(texts), timeout_s=10)
+        assert client.stats.refused == 0 and client.stats.requests >= 2
