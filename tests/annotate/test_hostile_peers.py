@@ -5,6 +5,10 @@ cannot be used. A real server on 127.0.0.1 (or a fake one that answers what a te
 from __future__ import annotations
 
 import json
+import re
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +18,9 @@ import httpx
 import pytest
 
 from autoreward.annotate.client import AnnotationClient
-from autoreward.annotate.server import BackgroundServer, ServeConfig
-from tests.common import wait_until
+from autoreward.annotate.server import BackgroundServer, ServeConfig, ServerError
+from autoreward.errors import UsageError
+from tests.common import ROOT, wait_until
 
 NEWT = "You kill the newt!"
 
@@ -135,3 +140,43 @@ def test_requests_stay_under_the_body_limit_in_bytes(server):
         client.submit(texts)
         wait_until(lambda: len(client.snapshot()[1]) == len(texts), timeout_s=10)
         assert client.stats.refused == 0 and client.stats.requests >= 2
+
+
+# ----- start-up: a port or a database that cannot be used ------------------------------------------------
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_background_server_on_a_taken_port_says_so(taken_port, tmp_path):
+    with pytest.raises(ServerError, match=f"cannot listen on 127.0.0.1:{taken_port}: .*in use") as raised:
+        BackgroundServer(ServeConfig(port=taken_port, db=str(tmp_path / "labels.sqlite"))).start()
+    assert isinstance(raised.value, UsageError)
+
+
+def _serve(*args: str, cwd: object) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "autoreward.cli", "serve", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=cwd,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+
+
+@pytest.mark.parametrize(("make", "expect"), [
+    (lambda path: path.mkdir(), "cannot use .*labels.sqlite as the label store: unable to open database file"),
+    (lambda path: path.write_bytes(b"not a database " * 100), "as the label store: file is not a database"),
+], ids=["directory", "corrupt"])
+def test_serve_with_an_unusable_db_exits_2_saying_why(tmp_path, make, expect):
+    """It used to print uvicorn's traceback of the lifespan and exit with uvicorn's code 3."""
+    make(tmp_path / "labels.sqlite")
+    done = _serve("--port", "0", "--db", str(tmp_path / "labels.sqlite"), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and re.search(expect, done.stderr), done.stderr
+
+
+def test_serve_on_a_taken_port_exits_2_saying_why(tmp_path, taken_port):
+    done = _serve("--port", str(taken_port), "--db", str(tmp_path / "labels.sqlite"), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{taken_port}" in done.stderr and "in use" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
