@@ -3,7 +3,8 @@
 `AsyncAnnotationClient` is a thin typed wrapper of the HTTP API. `AnnotationClient` runs it on its own
 event loop in a daemon thread and keeps a local copy of the labels: `submit()` and `snapshot()` return at
 once, so the training loop never waits for the network or the LLM. When the server is down the copy stays
-usable, the client retries with exponential backoff, and after a reconnect it sends again every item it still
+usable, the client retries with exponential backoff (as it does when the server answers nonsense or refuses a
+poll: its thread never ends before `close()`), and after a reconnect it sends again every item it still
 waits for (a restarted server may have lost its queue).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import threading
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 
 Item = str | tuple[str, ...]  # helpful: one text; pairs: (text_a, text_b); calm: (key, text, subgoals)
 MAX_ITEMS = 256  # per request, as the server allows
-MAX_REQUEST_CHARS = 192 * 1024  # characters of items per request: below the server's 256 KiB body limit
+MAX_REQUEST_BYTES = 192 * 1024  # bytes of encoded items per request: below the server's 256 KiB body limit
 
 
 def _wire(item: Item) -> Any:
@@ -36,16 +38,22 @@ def _local(item: Any) -> Item:
     return item if isinstance(item, str) else tuple(str(part) for part in item)
 
 
-def _size(item: Item) -> int:
-    return len(item) if isinstance(item, str) else sum(len(part) + 8 for part in item)
+def _encoded(item: Item) -> bytes:
+    """An item as it goes in a request body: compact JSON in UTF-8 (UnicodeEncodeError for a lone surrogate)."""
+    return json.dumps(_wire(item), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _request_batch(outbox: list[Item]) -> int:
-    """How many items of `outbox` go in the next request: at most MAX_ITEMS and MAX_REQUEST_CHARS (at least one)."""
-    count, chars = 0, 0
-    for item in outbox[:MAX_ITEMS]:
-        chars += _size(item) + 8
-        if count and chars > MAX_REQUEST_CHARS:
+def _annotate_body(task: str, items: Sequence[Item]) -> bytes:
+    return b'{"task":%s,"items":[%s]}' % (_encoded(task), b",".join(_encoded(item) for item in items))
+
+
+def _request_batch(sizes: Sequence[int]) -> int:
+    """How many items of these encoded sizes go in the next request: at most MAX_ITEMS and MAX_REQUEST_BYTES
+    (at least one). Bytes, not characters: a character takes up to 4 bytes, an escaped one 6."""
+    count, total = 0, 0
+    for size in sizes[:MAX_ITEMS]:
+        total += size + 1
+        if count and total > MAX_REQUEST_BYTES:
             break
         count += 1
     return count
@@ -64,7 +72,8 @@ class AsyncAnnotationClient:
 
     async def annotate(self, task: str, items: Sequence[Item]) -> list[dict[str, Any]]:
         """One result per item: {id, status: labeled|pending|unlabeled, label[, reason]}."""
-        body = await self._request("POST", "/v1/annotate", json={"task": task, "items": [_wire(i) for i in items]})
+        body = await self._request("POST", "/v1/annotate", content=_annotate_body(task, items),
+                                   headers={"content-type": "application/json"})
         return list(body["results"])
 
     async def labels(self, task: str, since: int = 0, limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
@@ -190,12 +199,13 @@ class AnnotationClient:
                 exchanged = self._loop.time()
                 try:
                     await self._exchange(client)
-                except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:  # down, timed out, 5xx, garbage
-                    failures += 1
+                except Exception as exc:  # noqa: BLE001 - down, timed out, 5xx, a refused poll, garbage: never
+                    failures += 1  # end the thread (the trainer would get no label again), back off and retry
                     self.stats.errors += 1
-                    if self.connected:
-                        log.warning("annotation server %s unreachable (%s); training goes on with %d labels",
-                                    self.url, exc, len(self._labels))
+                    if failures == 1:
+                        log.warning("annotation server %s unreachable or answering nonsense (%s: %s); training goes "
+                                    "on with %d labels", self.url, type(exc).__name__, str(exc)[:300],
+                                    len(self._labels))
                     self.connected = False
                     await self._sleep(self._backoff(failures))
                     continue
@@ -216,9 +226,10 @@ class AnnotationClient:
         """Send what is queued, then fetch the labels that arrived; updates the local copy."""
         with self._lock:  # what is queued now; what comes while it is sent waits for the next exchange
             queued, self._outbox = self._outbox, []
+        queued, sizes = self._encodable(queued)
         while queued:
-            count = _request_batch(queued)
-            batch, queued = queued[:count], queued[count:]
+            count = _request_batch(sizes)
+            batch, queued, sizes = queued[:count], queued[count:], sizes[count:]
             try:
                 results = await client.annotate(self.task, batch)
             except AnnotationError as exc:
@@ -257,6 +268,24 @@ class AnnotationClient:
                     self.stats.unlabeled += 1
                     self._given_up.add(item)
                     self._waiting.discard(item)
+
+    def _encodable(self, items: list[Item]) -> tuple[list[Item], list[int]]:
+        """The items UTF-8 can encode, with their encoded sizes; the others (a lone surrogate in a text) are
+        refused here: sent, they would fail every request they went in."""
+        kept, sizes, bad = [], [], []
+        for item in items:
+            try:
+                sizes.append(len(_encoded(item)))
+            except UnicodeEncodeError:
+                bad.append(item)
+                continue
+            kept.append(item)
+        if bad:
+            log.warning("%d items are not Unicode texts (a lone surrogate) and cannot be sent, e.g. %s", len(bad),
+                        ascii(bad[0])[:200])
+            self._drop(bad)
+            self.stats.refused += len(bad)
+        return kept, sizes
 
     def _drop(self, items: list[Item]) -> None:
         with self._lock:

@@ -17,10 +17,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +39,7 @@ from autoreward.annotate.registry import UnknownTask
 from autoreward.annotate.service import Annotator
 from autoreward.annotate.store import LabelStore
 from autoreward.annotate.tasks import Task
-from autoreward.errors import AutorewardError
+from autoreward.errors import UsageError
 from autoreward.llm.client import LiteLLMClient
 
 Scope = MutableMapping[str, Any]
@@ -49,12 +51,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 TOKEN_ENV = "AUTOREWARD_ANNOTATE_TOKEN"
 PATHS = ("/v1/annotate", "/v1/labels", "/healthz", "/metrics")
 MAX_LABELS_LIMIT = 10_000
+MAX_SEQ = 2**63 - 1  # SQLite's largest INTEGER: a larger `since` cannot be bound to a query
 
 _log = logging.getLogger(__name__)
 
 
-class ServerError(AutorewardError):
-    """The annotation server could not start (bad database path, labeller, port taken, ...)."""
+class ServerError(UsageError):
+    """The annotation server could not start (a database path, a port or a labeller that cannot be used): exit 2."""
 
 
 @dataclass
@@ -106,7 +109,7 @@ def create_app(config: ServeConfig, labeller: Labeller | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            annotator = Annotator(LabelStore(config.db), labeller, batch_size=config.batch_size,
+            annotator = Annotator(open_store(config.db), labeller, batch_size=config.batch_size,
                                   max_concurrency=config.max_concurrency, batch_wait_s=config.batch_wait_s,
                                   metrics=metrics)
             await annotator.start()
@@ -152,7 +155,7 @@ def _add_routes(app: FastAPI, config: ServeConfig) -> None:
         return JSONResponse({"results": [result.to_dict() for result in results], "cursor": annotator().cursor})
 
     @app.get("/v1/labels")
-    async def labels(task: str, since: int = Query(0, ge=0),
+    async def labels(task: str, since: int = Query(0, ge=0, le=MAX_SEQ),
                      limit: int = Query(1000, ge=1, le=MAX_LABELS_LIMIT)) -> Response:
         name = task_or_400(task).name
         rows = await annotator().labels_since(name, since, limit)
@@ -280,6 +283,29 @@ class _CountRequests:
 
 
 # ----- running it -------------------------------------------------------------------------------------
+def open_store(path: str) -> LabelStore:
+    """The label store at `path`, or ServerError saying why it cannot be used (a directory, not a database, ...)."""
+    try:
+        return LabelStore(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise ServerError(f"the annotation server did not start: cannot use {path} as the label store: {exc}") from None
+
+
+def _preflight(config: ServeConfig) -> socket.socket:
+    """Check the store and bind the port before uvicorn runs, so that either failing is one clear ServerError
+    (uvicorn would log a traceback, or its own one line, and exit with code 3); returns the bound socket."""
+    open_store(config.db).close()
+    sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart reuses the port
+    try:
+        sock.bind((config.host, config.port))
+    except OSError as exc:
+        sock.close()
+        raise ServerError(f"the annotation server did not start: cannot listen on {config.host}:{config.port}: "
+                          f"{exc.strerror or exc}") from None
+    return sock
+
+
 def _uvicorn_config(app: FastAPI, config: ServeConfig, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
                           lifespan="on", timeout_graceful_shutdown=5)
@@ -287,8 +313,10 @@ def _uvicorn_config(app: FastAPI, config: ServeConfig, log_level: str) -> uvicor
 
 def serve(config: ServeConfig, log_level: str = "info") -> None:
     """Run the server until interrupted (SIGINT/SIGTERM); queued items stay pending in the store."""
+    sock = _preflight(config)
     server = uvicorn.Server(_uvicorn_config(create_app(config), config, log_level))
-    server.run()
+    with suppress(SystemExit), sock:  # uvicorn exits (code 3) if the app's start-up fails
+        server.run(sockets=[sock])
     if not server.started:
         raise ServerError(f"the annotation server did not start on {config.host}:{config.port} (see the log above)")
 
@@ -301,6 +329,7 @@ class BackgroundServer:
         self.app = create_app(config, labeller)
         self._server = uvicorn.Server(_uvicorn_config(self.app, config, log_level))
         self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
         self.url: str | None = None
 
     @property
@@ -310,6 +339,7 @@ class BackgroundServer:
 
     def start(self, timeout_s: float = 30.0) -> str:
         """Start serving and return the base URL (with the bound port when the config's port is 0)."""
+        self._socket = _preflight(self.config)
         self._thread = threading.Thread(target=self._run, name="annotate-server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
@@ -326,7 +356,7 @@ class BackgroundServer:
 
     def _run(self) -> None:
         try:
-            self._server.run()
+            self._server.run(sockets=[self._socket] if self._socket else None)
         except SystemExit as exc:  # uvicorn exits when it cannot start (port taken, lifespan failed)
             _log.error("the annotation server stopped at start-up (exit code %s)", exc.code)
 
@@ -338,6 +368,9 @@ class BackgroundServer:
             if self._thread.is_alive():
                 _log.warning("the annotation server thread did not stop within %.0f s", timeout_s)
             self._thread = None
+        if self._socket is not None:
+            self._socket.close()  # (uvicorn closed it if it served; not if it failed at start-up)
+            self._socket = None
 
     def __enter__(self) -> BackgroundServer:
         self.start()

@@ -98,10 +98,17 @@ class Task:
 
 # ----- the built-in tasks -------------------------------------------------------------------------------
 def check_text(value: Any, max_text: int) -> str:
+    """`value` if it is a text of at most `max_text` characters that UTF-8 can encode (JSON's `\\ud800` is a
+    lone surrogate: no key, store or answer could take it)."""
     if not isinstance(value, str):
         raise ValueError(f"expected a text, got {type(value).__name__}")
     if len(value) > max_text:
         raise ValueError(f"text of {len(value)} characters, at most {max_text} allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"a lone surrogate (\\u{ord(value[exc.start]):04x}) at character {exc.start}: not a "
+                         "Unicode text") from None
     return value
 
 

@@ -234,6 +234,13 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
 _PREFERENCE = {1: 1.0, 2: 0.0, 0: 0.5}
 
 
+def _is_pair(item: Any, label: Any) -> bool:
+    """Whether (item, label) is a pairs label: two distinct texts and 0, 1 or 2 (a label source fed by a network
+    peer may hold anything else)."""
+    return (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], str)
+            and item[0] != item[1] and isinstance(label, int) and label in _PREFERENCE)
+
+
 class RankingModel:
     """Motif: r(text) trained on pair preferences with Bradley-Terry, P(a > b) = sigmoid(r(a) - r(b)).
 
@@ -285,8 +292,7 @@ class RankingModel:
         return partners
 
     def update(self, labels: Mapping[Item, Any]) -> bool:
-        data = {pair: _PREFERENCE[label] for pair, label in sorted(
-            (i, v) for i, v in labels.items() if isinstance(i, tuple) and v in _PREFERENCE and i[0] != i[1])}
+        data = {pair: _PREFERENCE[label] for pair, label in sorted((i, v) for i, v in labels.items() if _is_pair(i, v))}
         for a, b in data:
             self._known.setdefault(a)
             self._known.setdefault(b)

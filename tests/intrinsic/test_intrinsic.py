@@ -99,6 +99,18 @@ def test_ranking_orders_progress_over_neutral_over_danger():
     assert not model.update(dict(labels))
 
 
+def test_ranking_ignores_pairs_labels_of_another_shape():
+    """Labels come from a network peer (the annotation client keeps whatever /v1/labels sent): a pair that is not
+    two texts, or a label that is not 0, 1 or 2, is ignored; each raised IndexError, TypeError or ValueError in
+    the trainer's refresh and ended the training."""
+    model = RankingModel(quantile=0.5)
+    garbage = {("a",): 1, (): 2, ("a", "b", "c"): 1, ("a", "b"): [1], ("c", "d"): {"x": 1}, ("e", 3): 1, "f": 1,
+               ("g", "h"): 7}
+    assert not model.update(garbage)
+    assert model.update(garbage | {("You kill the newt!", "It's a wall."): 1})
+    assert model.raw("You kill the newt!") > model.raw("It's a wall.")
+
+
 def test_ranking_ties_only_is_untrained():
     model = RankingModel()
     assert not model.update({("It's a wall.", "Never mind."): 0})
