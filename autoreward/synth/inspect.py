@@ -139,7 +139,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     records = []
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     for number, line in enumerate(lines):
         try:
             record = json.loads(line) if line.strip() else None
@@ -173,7 +173,8 @@ def _json(path: Path, shape: Shape) -> dict[str, Any] | None:
 
 
 def _text(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+    """The text in `path` (bytes that are not UTF-8 shown as U+FFFD), or None when there is no such file."""
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
 def _eval_digest(path: Path) -> dict[str, Any] | None:

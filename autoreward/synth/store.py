@@ -196,10 +196,12 @@ class RunStore:
         write_json_atomic(self.candidate_dir(record.round, record.candidate) / "candidate.json", asdict(record))
 
     def candidates(self) -> list[CandidateRecord]:
-        """Every candidate recorded so far, in (round, candidate) order."""
+        """Every candidate recorded so far, in (round, candidate) order (folders not named by numbers, which the
+        loop never writes, are left out)."""
         found = []
-        for path in sorted((self.root / "rounds").glob("*/candidates/*/candidate.json"),
-                           key=lambda p: (int(p.parts[-4]), int(p.parts[-2]))):
+        paths = [p for p in (self.root / "rounds").glob("*/candidates/*/candidate.json")
+                 if p.parts[-4].isdecimal() and p.parts[-2].isdecimal()]
+        for path in sorted(paths, key=lambda p: (int(p.parts[-4]), int(p.parts[-2]))):
             found.append(self.read_candidate(int(path.parts[-4]), int(path.parts[-2])))
         return found
 

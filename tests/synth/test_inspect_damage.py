@@ -126,3 +126,27 @@ def test_hand_edited_times_and_a_verdict_without_its_decision_still_show(run_dir
     assert "2026-01-01T00:01:00" in header(overview, None)
     assert main(["inspect", str(run_dir), "--candidate", "0/0"]) == 0
     assert "rejected at stage static" in capsys.readouterr().out
+
+
+def test_folders_that_are_no_round_or_candidate_are_left_out(run_dir):
+    for extra in ("rounds/x/candidates/0", "rounds/0/candidates/cand-x", "rounds/99"):
+        (run_dir / extra).mkdir(parents=True)
+        if "candidates" in extra:
+            (run_dir / extra / "candidate.json").write_text("{}", encoding="utf-8")
+    assert [c.name for c in RunStore.open(run_dir).candidates()] == ["0/0"]
+    assert main(["inspect", str(run_dir), "--json"]) == 0
+
+
+def test_text_that_is_not_utf8_is_shown_with_replacement_characters(run_dir, capsys):
+    (run_dir / CAND / "reward.py").write_bytes(b"\xff\xfe# not utf-8\n")
+    (run_dir / "rounds/0/analysis.md").write_bytes(b"# analysis \xff\n")
+    train = run_dir / CAND / "train"
+    train.mkdir()
+    (train / "metrics.jsonl").write_bytes(b'{"steps": 64, "stopped": "x\xff"}\n\xff\xfe\n')
+    with pytest.raises(UsageError, match=r"metrics\.jsonl, line 2, is not JSON"):
+        candidate_detail(run_dir, "0/0")
+    (train / "metrics.jsonl").write_bytes(b'{"steps": 64, "stopped": "x\xff"}\n')
+    detail = candidate_detail(run_dir, "0/0")
+    assert detail["code"].startswith("\ufffd") and "\ufffd" in detail["analysis"]
+    assert detail["metrics"] == [{"steps": 64, "stopped": "x\ufffd"}]
+    assert main(["inspect", str(run_dir), "--candidate", "0/0"]) == 0
