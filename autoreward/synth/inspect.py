@@ -29,13 +29,18 @@ CONFIRM_SHAPE: Shape = {"seeds": list[int], "steps": int, "eval_episodes": int, 
     "name": str, "mean_success": float, "mean_return": float,
     "per_seed": [{"seed": int, "success_rate": float, "mean_return": float, "error": str}]}]}
 TRAIN_SHAPE: Shape = {"config": dict | None, "result": dict | None, "versions": dict | None}
+METRICS_SHAPE: Shape = {"steps": int, "sps": float | None, "success_rate": float | None,
+                        "task_return_mean": float | None, "components": dict[str, dict[str, float | None]]}
+EPISODE_SHAPE: Shape = {"episode": int | None, "length": int | None, "outcome": str | None, "steps": list,
+                        "final": str | None}
+CALL_SHAPE: Shape = {"prompt_tokens": int | None, "completion_tokens": int | None, "cost": float | None}
 
 
 def run_overview(root: str | Path) -> dict[str, Any]:
     """The run's config and status, every candidate's record and LLM cost, and the best candidate."""
     store = RunStore.open(root)
     run = store.read_run()
-    calls = read_records(store.calls_path)
+    calls = read_records(store.calls_path, CALL_SHAPE)
     best = read_best(store.root / "best" / "summary.json")
     config = run.get("config") or {}
     return {
@@ -81,8 +86,8 @@ def candidate_detail(root: str | Path, which: str) -> dict[str, Any]:
         "verdict": _json(folder / "verdict.json", get_type_hints(Verdict)),
         "review": _text(folder / "review.md"),
         "eval": _eval_digest(folder / "eval.json"),
-        "trajectories": read_records(folder / "trajectories.jsonl"),
-        "metrics": read_records(folder / "train" / "metrics.jsonl"),
+        "trajectories": read_records(folder / "trajectories.jsonl", EPISODE_SHAPE),
+        "metrics": read_records(folder / "train" / "metrics.jsonl", METRICS_SHAPE),
         "analysis": _text(store.round_dir(r) / "analysis.md"),
     }
 
@@ -96,8 +101,9 @@ def training_detail(folder: str | Path) -> dict[str, Any]:
                          "(train.json or metrics.jsonl)")
     saved = _json(folder / "train.json", TRAIN_SHAPE) or {}
     return {"dir": str(folder), "config": saved.get("config"), "result": saved.get("result"),
-            "versions": saved.get("versions"), "metrics": read_records(folder / "metrics.jsonl"),
-            "eval": _eval_digest(folder / "eval.json"), "trajectories": read_records(folder / "trajectories.jsonl")}
+            "versions": saved.get("versions"), "metrics": read_records(folder / "metrics.jsonl", METRICS_SHAPE),
+            "eval": _eval_digest(folder / "eval.json"),
+            "trajectories": read_records(folder / "trajectories.jsonl", EPISODE_SHAPE)}
 
 
 def is_training_dir(folder: str | Path) -> bool:
@@ -133,9 +139,9 @@ def parse_candidate(text: str) -> tuple[int, int]:
     return r, k
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path, shape: Shape | None = None) -> list[dict[str, Any]]:
     """The records of a JSONL file; [] when it is missing. A last line still being written is left out; any other
-    line that is not a JSON object is a UsageError naming the file and the line."""
+    line that is not a JSON object (of `shape`, when given) is a UsageError naming the file and the line."""
     if not path.is_file():
         return []
     records = []
@@ -150,6 +156,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         if record is not None and not isinstance(record, dict):
             raise UsageError(f"{path}, line {number + 1}, is not a JSON object: the file is damaged")
         if record is not None:
+            check_shape(record, shape or {}, f"{path}, line {number + 1}")
             records.append(record)
     return records
 

@@ -150,3 +150,25 @@ def test_text_that_is_not_utf8_is_shown_with_replacement_characters(run_dir, cap
     assert detail["code"].startswith("\ufffd") and "\ufffd" in detail["analysis"]
     assert detail["metrics"] == [{"steps": 64, "stopped": "x\ufffd"}]
     assert main(["inspect", str(run_dir), "--candidate", "0/0"]) == 0
+
+
+@pytest.mark.parametrize("name, line", [
+    ("train/metrics.jsonl", {"steps": "64", "success_rate": 0.5}),
+    ("train/metrics.jsonl", {"steps": 64, "components": [1, 2]}),
+    ("train/metrics.jsonl", {"steps": 64, "components": {"key": {"mean": "x", "share": 0.5}}}),
+    ("train/metrics.jsonl", {"steps": 64, "sps": "fast"}),
+    ("trajectories.jsonl", {"episode": 0, "steps": 5, "final": "map"}),
+])
+def test_a_jsonl_record_of_the_wrong_shape_is_named_with_its_line(run_dir, capsys, name, line):
+    (run_dir / CAND / name).parent.mkdir(parents=True, exist_ok=True)
+    (run_dir / CAND / name).write_text("{}\n" + json.dumps(line) + "\n", encoding="utf-8")
+    assert main(["report", str(run_dir), "--out", str(run_dir / "report.html")]) == 2
+    err = _err(capsys)
+    assert f"{name.split('/')[-1]}, line 2: " in err and "the file is damaged" in err
+
+
+def test_llm_calls_with_tokens_that_are_no_numbers_are_named(run_dir, capsys):
+    (run_dir / "llm").mkdir()
+    (run_dir / "llm" / "calls.jsonl").write_text('{"prompt_tokens": "x", "cost": 0.1}\n', encoding="utf-8")
+    assert main(["inspect", str(run_dir)]) == 2
+    assert "calls.jsonl, line 1: prompt_tokens is 'x'" in _err(capsys)
