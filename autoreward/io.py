@@ -1,12 +1,23 @@
-"""Small file helpers: atomic writes (temp file + rename) and JSON lines, so a crash never leaves half a file."""
+"""Small file helpers: atomic writes (temp file + rename) and JSON lines, so a crash never leaves half a file, and
+reading JSON records back with a check of their shape, so a damaged file is named instead of crashing a reader."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+import types
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
+
+from autoreward.errors import UsageError
+
+#: What `check_shape` checks a record against: each key's type hint, a nested shape (a dict) or a list of
+#: records of one shape (a list holding that shape).
+Shape = Mapping[str, Any]
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -40,6 +51,64 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    """The JSON object in `path`; None when there is no such file. A file that is not a JSON object (cut short,
+    empty, hand-edited) is a UsageError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not JSON ({getattr(exc, 'msg', exc)}): the file is damaged") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} holds a JSON {type(data).__name__}, not an object: the file is damaged")
+    return data
+
+
+def check_shape(data: Mapping[str, Any], shape: Shape, where: str) -> None:
+    """A UsageError naming `where` and the key when a key of `shape` that `data` has holds a value of another
+    type (keys `data` lacks, and keys `shape` does not name, are left to the reader)."""
+    for key, hint in shape.items():
+        if key not in data:
+            continue
+        value, at = data[key], f"{where}: {key}"
+        if isinstance(hint, Mapping):
+            _need(isinstance(value, dict), value, "an object", at)
+            check_shape(value, hint, at)
+        elif isinstance(hint, list):
+            _need(isinstance(value, list) and all(isinstance(v, dict) for v in value), value, "a list of objects", at)
+            for i, item in enumerate(value):
+                check_shape(item, hint[0], f"{at}[{i}]")
+        else:
+            _need(_conforms(value, hint), value, getattr(hint, "__name__", None) or str(hint), at)
+
+
+def _need(ok: bool, value: Any, what: str, at: str) -> None:
+    if not ok:
+        raise UsageError(f"{printable(at)} is {printable(repr(value)[:60])}, not {what}: the file is damaged")
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has the type `hint` (float takes an int; bool is no number)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_conforms(value, arg) for arg in args)
+    if hint is None or hint is type(None):
+        return value is None
+    if hint in (int, float):
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    if origin is list:
+        return isinstance(value, list) and (not args or all(_conforms(v, args[0]) for v in value))
+    if origin is dict:
+        return isinstance(value, dict) and (not args or all(_conforms(v, args[1]) for v in value.values()))
+    if typing.is_typeddict(hint) or dataclasses.is_dataclass(hint):  # a record: its keys are not checked here
+        return isinstance(value, dict)
+    return isinstance(value, hint) if isinstance(hint, type) else True
 
 
 def _jsonable(value: Any) -> Any:

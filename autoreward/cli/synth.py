@@ -222,7 +222,8 @@ def _print_candidate(which: str, detail: dict[str, Any]) -> None:
         console.print(Syntax(printable(detail["code"]), "python", line_numbers=True))
     verdict = detail["verdict"]
     if verdict:
-        console.print(f"verdict: {'accepted' if verdict['accepted'] else 'rejected'} at stage {verdict['stage']}")
+        console.print(f"verdict: {'accepted' if verdict.get('accepted') else 'rejected'} at stage "
+                      f"{escape(str(verdict.get('stage')))}")
         for line in verdict.get("errors", []):
             console.print(f"  [red]error[/red] {escape(line)}")
         for line in verdict.get("warnings", []):

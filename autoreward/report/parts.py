@@ -25,7 +25,10 @@ def duration(started: str | None, ended: str | None) -> str | None:
         return None
     if not ended:
         return f"no end recorded (started {started})"
-    seconds = (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+    try:
+        seconds = (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+    except (TypeError, ValueError):  # a hand-edited time, or one with a time zone and one without
+        return f"{started} to {ended} (not both ISO times of one kind)"
     return f"{seconds / 60:.1f} min ({started} to {ended})"
 
 

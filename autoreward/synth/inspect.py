@@ -11,19 +11,36 @@ import difflib
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from autoreward.env.registry import card_for
 from autoreward.errors import UsageError
+from autoreward.io import Shape, check_shape, read_json
+from autoreward.reward.critic import Verdict
 from autoreward.synth.records import read_best
 from autoreward.synth.store import RunStore
+
+#: The types of the records' keys that people are shown: a file whose values differ is named as damaged.
+EVAL_SHAPE: Shape = {"episodes": int, "success_rate": float, "mean_return": float,
+                     "episode_length": {"mean": float | None}, "failure_causes": dict[str, int]}
+BASELINE_SHAPE: Shape = {"success_rate": float | None, "mean_return": float | None, "steps": int | None,
+                         "train_seconds": float | None, "sps": float | None}
+CONFIRM_SHAPE: Shape = {"seeds": list[int], "steps": int, "eval_episodes": int, "entries": [{
+    "name": str, "mean_success": float, "mean_return": float,
+    "per_seed": [{"seed": int, "success_rate": float, "mean_return": float, "error": str}]}]}
+TRAIN_SHAPE: Shape = {"config": dict | None, "result": dict | None, "versions": dict | None}
+METRICS_SHAPE: Shape = {"steps": int, "sps": float | None, "success_rate": float | None,
+                        "task_return_mean": float | None, "components": dict[str, dict[str, float | None]]}
+EPISODE_SHAPE: Shape = {"episode": int | None, "length": int | None, "outcome": str | None, "steps": list,
+                        "final": str | None}
+CALL_SHAPE: Shape = {"prompt_tokens": int | None, "completion_tokens": int | None, "cost": float | None}
 
 
 def run_overview(root: str | Path) -> dict[str, Any]:
     """The run's config and status, every candidate's record and LLM cost, and the best candidate."""
     store = RunStore.open(root)
     run = store.read_run()
-    calls = read_records(store.calls_path)
+    calls = read_records(store.calls_path, CALL_SHAPE)
     best = read_best(store.root / "best" / "summary.json")
     config = run.get("config") or {}
     return {
@@ -33,8 +50,8 @@ def run_overview(root: str | Path) -> dict[str, Any]:
         "candidates": [asdict(c) for c in store.candidates()],
         "best": None if best is None else {k: best.get(k) for k in ("answer", "round", "candidate", "success_rate",
                                                                    "mean_return", "baseline", "gain", "message")},
-        "baseline": _json(store.root / "baseline.json"),
-        "confirmation": _json(store.root / "confirm" / "summary.json"),
+        "baseline": _json(store.root / "baseline.json", BASELINE_SHAPE),
+        "confirmation": _json(store.root / "confirm" / "summary.json", CONFIRM_SHAPE),
         "llm": {"calls": sum(1 for c in calls if not c.get("cached")),
                 "cached": sum(1 for c in calls if c.get("cached")),
                 "tokens": sum(int(c.get("prompt_tokens") or 0) + int(c.get("completion_tokens") or 0)
@@ -55,18 +72,22 @@ def candidate_detail(root: str | Path, which: str) -> dict[str, Any]:
     code = _text(folder / "reward.py")
     parent_code = None
     if record.parent:
-        pr, pk = parse_candidate(record.parent)
+        try:
+            pr, pk = parse_candidate(record.parent)
+        except UsageError:
+            raise UsageError(f"{folder / 'candidate.json'}: parent {record.parent!r} is no ROUND/CANDIDATE: the file "
+                             "is damaged") from None
         parent_code = _text(store.candidate_dir(pr, pk) / "reward.py")
     return {
         "record": asdict(record),
         "code": code,
         "parent_diff": None if code is None or parent_code is None else
         code_diff(parent_code, code, f"{record.parent}/reward.py", f"{which}/reward.py"),
-        "verdict": _json(folder / "verdict.json"),
+        "verdict": _json(folder / "verdict.json", get_type_hints(Verdict)),
         "review": _text(folder / "review.md"),
         "eval": _eval_digest(folder / "eval.json"),
-        "trajectories": read_records(folder / "trajectories.jsonl"),
-        "metrics": read_records(folder / "train" / "metrics.jsonl"),
+        "trajectories": read_records(folder / "trajectories.jsonl", EPISODE_SHAPE),
+        "metrics": read_records(folder / "train" / "metrics.jsonl", METRICS_SHAPE),
         "analysis": _text(store.round_dir(r) / "analysis.md"),
     }
 
@@ -78,10 +99,11 @@ def training_detail(folder: str | Path) -> dict[str, Any]:
     if not is_training_dir(folder):
         raise UsageError(f"{str(folder)!r} is neither a run directory (run.json) nor a training folder "
                          "(train.json or metrics.jsonl)")
-    saved = _json(folder / "train.json") or {}
+    saved = _json(folder / "train.json", TRAIN_SHAPE) or {}
     return {"dir": str(folder), "config": saved.get("config"), "result": saved.get("result"),
-            "versions": saved.get("versions"), "metrics": read_records(folder / "metrics.jsonl"),
-            "eval": _eval_digest(folder / "eval.json"), "trajectories": read_records(folder / "trajectories.jsonl")}
+            "versions": saved.get("versions"), "metrics": read_records(folder / "metrics.jsonl", METRICS_SHAPE),
+            "eval": _eval_digest(folder / "eval.json"),
+            "trajectories": read_records(folder / "trajectories.jsonl", EPISODE_SHAPE)}
 
 
 def is_training_dir(folder: str | Path) -> bool:
@@ -117,13 +139,13 @@ def parse_candidate(text: str) -> tuple[int, int]:
     return r, k
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path, shape: Shape | None = None) -> list[dict[str, Any]]:
     """The records of a JSONL file; [] when it is missing. A last line still being written is left out; any other
-    line that is not a JSON object is a UsageError naming the file and the line."""
+    line that is not a JSON object (of `shape`, when given) is a UsageError naming the file and the line."""
     if not path.is_file():
         return []
     records = []
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     for number, line in enumerate(lines):
         try:
             record = json.loads(line) if line.strip() else None
@@ -134,6 +156,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         if record is not None and not isinstance(record, dict):
             raise UsageError(f"{path}, line {number + 1}, is not a JSON object: the file is damaged")
         if record is not None:
+            check_shape(record, shape or {}, f"{path}, line {number + 1}")
             records.append(record)
     return records
 
@@ -148,16 +171,21 @@ def _goal(task: str | None) -> str | None:
         return None
 
 
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def _json(path: Path, shape: Shape) -> dict[str, Any] | None:
+    """The JSON object in `path` (None when missing), checked against `shape`: a damaged one is a UsageError."""
+    data = read_json(path)
+    if data is not None:
+        check_shape(data, shape, str(path))
+    return data
 
 
 def _text(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+    """The text in `path` (bytes that are not UTF-8 shown as U+FFFD), or None when there is no such file."""
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
 def _eval_digest(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
+    data = _json(path, EVAL_SHAPE)
+    if data is None:
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
     return {k: data.get(k) for k in ("episodes", "success_rate", "mean_return", "episode_length", "failure_causes")}

@@ -7,11 +7,13 @@ what old runs hold. Records with behaviour (the design context, a design, an ana
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, get_type_hints
+
+from autoreward.errors import UsageError
+from autoreward.io import check_shape, read_json
 
 
 # ----- the analyzer's inputs: the code-built summary, lessons, edits ---------------------------------------------
@@ -86,8 +88,15 @@ class Analysis:
 
     @classmethod
     def read(cls, path: Path) -> Analysis:
-        """An analysis.json written by `to_dict`."""
-        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+        """An analysis.json written by `to_dict`; a damaged one (not JSON, a field missing or of the wrong type)
+        is a UsageError naming it."""
+        data = read_json(path) or {}
+        check_shape(data, get_type_hints(cls), str(path))
+        missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING
+                   and f.default_factory is MISSING]
+        if missing:
+            raise UsageError(f"{path} has no {', '.join(missing)}: the file is damaged")
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 # ----- the designer's inputs and answers ---------------------------------------------------------------------------
@@ -247,8 +256,16 @@ class RunSummary(TypedDict):
     summary: Summary | dict
 
 
+#: The keys of best/summary.json that both shapes share or that readers show, and their types.
+BEST_SHAPE = {"answer": str, "round": int | None, "candidate": int | None, "success_rate": float | None,
+              "mean_return": float | None, "gain": float | None, "message": str, "baseline": dict | None,
+              "confirmation": dict | None, "steps": int | None, "reward": str | None}
+
+
 def read_best(path: Path) -> RunSummary | BestSoFar | None:
-    """best/summary.json (either shape), or None when the run has none yet."""
-    path = Path(path)
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    """best/summary.json (either shape), or None when the run has none yet; a damaged one is a UsageError."""
+    best = read_json(path)
+    if best is not None:
+        check_shape(best, BEST_SHAPE, str(path))
+    return best  # type: ignore[return-value]
 

@@ -12,15 +12,14 @@ Every file is written atomically; `candidate.json` records how far a candidate g
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from autoreward.errors import UsageError
-from autoreward.io import read_jsonl, write_json_atomic, write_text_atomic
+from autoreward.io import check_shape, read_json, read_jsonl, write_json_atomic, write_text_atomic
 from autoreward.paths import task_slug
 from autoreward.synth.records import BestSoFar, Summary
 from autoreward.train.config import DEFAULT_ENVS
@@ -115,10 +114,15 @@ class CandidateRecord:
         return self.status in FINAL and not self.retryable
 
     @classmethod
-    def read(cls, path: Path) -> CandidateRecord:
-        """A candidate.json; fields an older version did not write take their defaults."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+    def read(cls, path: Path, r: int, k: int) -> CandidateRecord:
+        """The candidate.json of candidate `r/k`; fields an older version did not write take their defaults. A
+        damaged one (not JSON, a field of the wrong type, another candidate's record) is a UsageError."""
+        data = read_json(path) or {}
+        check_shape(data, get_type_hints(cls), str(path))
+        if (data.get("round", r), data.get("candidate", k)) != (r, k):
+            raise UsageError(f"{path} is the record of candidate {data.get('round', r)}/{data.get('candidate', k)}, "
+                             f"not {r}/{k}: the file is damaged")
+        return cls(**{"round": r, "candidate": k, **{f.name: data[f.name] for f in fields(cls) if f.name in data}})
 
     def rank_key(self) -> tuple[float, float, float]:
         """Selection order: evaluated task success, then mean task return, then fewer steps (never the reward)."""
@@ -153,7 +157,17 @@ class RunStore:
 
     # ----- run --------------------------------------------------------------------------------------
     def read_run(self) -> dict[str, Any]:
-        return json.loads((self.root / "run.json").read_text(encoding="utf-8"))
+        """run.json; a damaged one (not JSON, no config, a value of the wrong type) is a UsageError naming it."""
+        path = self.root / "run.json"
+        run = read_json(path)
+        if run is None:
+            raise UsageError(f"{str(self.root)!r} is not a run directory (no run.json)")
+        check_shape(run, {"config": dict, "status": str | None, "started": str | None, "ended": str | None,
+                          "resumed": int}, str(path))
+        if "task" not in run.get("config", {}):
+            raise UsageError(f"{path} has no config with a task: the file is damaged")
+        check_shape(run["config"], get_type_hints(IterateConfig), f"{path}: config")
+        return run
 
     def write_run(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.root / "run.json", data)
@@ -176,16 +190,18 @@ class RunStore:
         path = self.candidate_dir(r, k) / "candidate.json"
         if not path.is_file():
             return CandidateRecord(round=r, candidate=k)
-        return CandidateRecord.read(path)
+        return CandidateRecord.read(path, r, k)
 
     def write_candidate(self, record: CandidateRecord) -> None:
         write_json_atomic(self.candidate_dir(record.round, record.candidate) / "candidate.json", asdict(record))
 
     def candidates(self) -> list[CandidateRecord]:
-        """Every candidate recorded so far, in (round, candidate) order."""
+        """Every candidate recorded so far, in (round, candidate) order (folders not named by numbers, which the
+        loop never writes, are left out)."""
         found = []
-        for path in sorted((self.root / "rounds").glob("*/candidates/*/candidate.json"),
-                           key=lambda p: (int(p.parts[-4]), int(p.parts[-2]))):
+        paths = [p for p in (self.root / "rounds").glob("*/candidates/*/candidate.json")
+                 if p.parts[-4].isdecimal() and p.parts[-2].isdecimal()]
+        for path in sorted(paths, key=lambda p: (int(p.parts[-4]), int(p.parts[-2]))):
             found.append(self.read_candidate(int(path.parts[-4]), int(path.parts[-2])))
         return found
 
