@@ -243,8 +243,8 @@ def _stop_timer() -> None:
 def call_with_budget(fn: RewardFn, prev: Any, action: int, state: Any, memory: dict, budget_s: float) -> Any:
     """Call the reward function; raise RewardCallTimeout if it runs over `budget_s` seconds.
 
-    After `install_call_timer` a runaway call is interrupted; without it (off the main thread) the call is
-    judged after it returns.
+    After `install_call_timer` a runaway call is interrupted; every call is also judged after it returns, timer
+    or not: an interrupt that reward code swallowed (a `return` in `finally`) must not make a late call count.
     """
     timer = CALL_TIMER
     timer.started = start = time.perf_counter()
@@ -252,6 +252,6 @@ def call_with_budget(fn: RewardFn, prev: Any, action: int, state: Any, memory: d
         result = fn(prev, action, state, memory)
     finally:
         timer.started = 0.0
-    if not timer.users and time.perf_counter() - start > budget_s:  # no timer: judge after the call
+    if time.perf_counter() - start > budget_s:
         raise RewardCallTimeout
     return result

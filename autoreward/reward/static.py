@@ -302,6 +302,10 @@ class _Checker(ast.NodeVisitor):
             elif any(isinstance(n, ast.Name) and n.id in ("BaseException", "SystemExit", "KeyboardInterrupt")
                      for n in ast.walk(handler.type)):
                 self.error(handler, "catching BaseException is not allowed; catch specific exceptions")
+        if node.finalbody:  # it runs after the time budget's interrupt, and a return/break/continue there eats it
+            self.error(node.finalbody[0], "`try ... finally` is not allowed: reward code has nothing to clean up, "
+                                          "and a finally block runs on past the time budget; use `try ... except "
+                                          "SomeError:` and put the final code after the try statement")
         self.generic_visit(node)
 
     visit_TryStar = visit_Try
