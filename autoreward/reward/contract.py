@@ -30,8 +30,11 @@ MAX_COMPONENTS = 64
 #: so a short plain name; no control characters (terminal escapes), markup or newlines.
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .:/+()-]{0,63}")
 
-#: module name -> the names under which it may be imported.
-ALLOWED_MODULES: dict[str, tuple[str, ...]] = {"math": ("math",), "numpy": ("np", "numpy")}
+#: The modules reward code may import, under any name (`import math as m`: the alias is checked as a name).
+ALLOWED_MODULES: tuple[str, ...] = ("math", "numpy")
+#: `from __future__ import ...` features reward code may use: `annotations` only makes annotations strings
+#: that are never evaluated.
+FUTURE_FEATURES: frozenset[str] = frozenset({"annotations"})
 
 #: Builtins available to reward code: pure functions and types, no I/O, no reflection.
 SAFE_BUILTIN_NAMES: frozenset[str] = frozenset({
@@ -110,7 +113,8 @@ Write one Python file that defines
   "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float. Names are short (at most
   64 ASCII letters, digits, spaces or `_ - . : / + ( )`), at most {MAX_COMPONENTS} of them.
 - The task's own sparse reward (`state.env_reward`) is added by the trainer: do not add it yourself.
-- Allowed imports: `import math`, `import numpy as np` (numpy functions: {", ".join(sorted(NUMPY_API))}).
+- Allowed imports: `import math`, `import numpy as np`, `from math import sqrt`, `from __future__ import annotations`
+  (numpy functions: {", ".join(sorted(NUMPY_API))}).
 - Allowed builtins: {", ".join(sorted(SAFE_BUILTIN_NAMES - {"True", "False", "None"}))}.
 - At module level: imports, constants and function definitions only (helper functions are fine).
 - Not allowed: other imports, file/network/process access, print, eval/exec, reflection (getattr, type,

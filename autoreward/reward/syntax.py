@@ -100,7 +100,7 @@ def parse_code(source: str, max_depth: int | None = MAX_DEPTH) -> ast.Module:
     limit but the parser's own, for callers that only look at the top level) or past the parser's recursion limit,
     memory exhaustion, null bytes."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(source.removeprefix("\ufeff"))  # a byte order mark: Python itself skips it in files
     except (RecursionError, MemoryError) as exc:
         raise SyntaxError("the code nests too deeply to parse") from exc
     except ValueError as exc:  # null bytes (Python 3.11; later versions raise SyntaxError)
