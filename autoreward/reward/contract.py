@@ -26,6 +26,9 @@ RewardFn = Callable[[Any, int, Any, dict], tuple[float, dict[str, float]]]
 ENTRY_POINT = "compute_reward"
 ENTRY_ARITY = 4  # (prev, action, state, memory)
 MAX_COMPONENTS = 64
+#: The largest magnitude of a total or component: finite is not enough, since the trainer keeps rewards as float32
+#: (3.4e38 at most) and PPO's value loss squares returns; no shaped reward needs more.
+MAX_MAGNITUDE = 1e6
 #: What a component name may be: it becomes a metric key, a plot label, a line in terminals, reports and prompts,
 #: so a short plain name; no control characters (terminal escapes), markup or newlines.
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .:/+()-]{0,63}")
@@ -110,7 +113,8 @@ Write one Python file that defines
 - `prev`, `state`: the State before and after the step (API below); `action`: the action index (int);
   `memory`: a dict that lives for one episode (empty at reset) for counters and visited sets.
 - Return `(total, components)`: `components` is a dict of named float terms (e.g. {{"progress": 0.1,
-  "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float. Names are short (at most
+  "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float, at most {MAX_MAGNITUDE:g}
+  in magnitude. Names are short (at most
   64 ASCII letters, digits, spaces or `_ - . : / + ( )`), at most {MAX_COMPONENTS} of them.
 - The task's own sparse reward (`state.env_reward`) is added by the trainer: do not add it yourself.
 - Allowed imports: `import math`, `import numpy as np`, `from math import sqrt`, `from __future__ import annotations`
@@ -182,6 +186,9 @@ def _number(value: Any, what: str) -> float:
         raise ContractViolation(f"{what} is an integer too large for a float (must be finite)") from None
     if value - value != 0.0:  # NaN or infinity
         raise ContractViolation(f"{what} is {value} (must be finite)")
+    if abs(value) > MAX_MAGNITUDE:
+        raise ContractViolation(f"{what} is {value:.6g}: keep every value within {MAX_MAGNITUDE:g} of 0 (the "
+                                "trainer keeps rewards as float32 and squares returns); scale the reward down")
     return value
 
 

@@ -54,3 +54,13 @@ def test_a_call_that_swallows_the_budget_interrupt_still_fails_for_its_time():
             call_with_budget(_swallows_the_interrupt, None, 0, None, {}, 0.05)
     finally:
         remove_call_timer()
+
+
+@pytest.mark.parametrize("value", [1e39, -1e20, 10**30, np.float64(3e38)])
+def test_values_finite_in_float64_but_not_in_the_trainer_are_refused(value):
+    """The trainer keeps rewards as float32 and squares returns in the value loss: huge finite values are refused."""
+    with pytest.raises(ContractViolation, match="keep every value within"):
+        validate_result((0.0, {"a": value, "b": -value}))
+    with pytest.raises(ContractViolation, match="keep every value within"):
+        validate_result((value, {"a": value}))
+    assert validate_result((1e6, {"a": 1e6})) == (1e6, {"a": 1e6})
