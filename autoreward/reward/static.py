@@ -127,7 +127,7 @@ class _Checker(ast.NodeVisitor):
         if type(stmt) in REFUSED_NODES:
             return  # reported by the node rules
         self.error(stmt, f"`{_snippet(stmt)}` at module level: only imports, constants and function "
-                         "definitions are allowed there; move this code into compute_reward")
+                         "definitions are allowed there; move this code into a function, or delete it")
 
     def _is_constant_expression(self, node: ast.expr) -> bool:
         """Literals, operators, names and `math.pi`-like reads of an imported module: nothing that calls code,
@@ -219,13 +219,11 @@ class _Checker(ast.NodeVisitor):
         self._check_binder(node, node.name)
         self.generic_visit(node)
 
-    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+    def visit_MatchAs(self, node: ast.MatchAs | ast.MatchStar) -> None:
         self._check_binder(node, node.name)
         self.generic_visit(node)
 
-    def visit_MatchStar(self, node: ast.MatchStar) -> None:
-        self._check_binder(node, node.name)
-        self.generic_visit(node)
+    visit_MatchStar = visit_MatchAs
 
     def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
         self._check_binder(node, node.rest)
@@ -277,8 +275,10 @@ class _Checker(ast.NodeVisitor):
         elif attr in ("format", "format_map"):
             self.error(node, "str.format is not allowed (format fields can read attributes); use f-strings")
         elif attr not in self.attributes:
-            self.error(node, f"attribute `.{attr}` is not part of the documented API (State API, the allowed "
-                             "numpy and math names, or plain dict/list/str/array methods)")
+            where = ("one of the numpy and math names the contract lists" if _root_name(node.value) in self.modules
+                     else "the State API or a plain dict/list/str/array method")
+            self.error(node, f"attribute `.{attr}` is not part of the documented API: use {where} (the task's "
+                             "description lists them)")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             self.error(node, f"assigning to `.{attr}` is not allowed: State is read-only; keep values in `memory`")
         self.generic_visit(node)

@@ -165,3 +165,13 @@ MODULE_CONSTANT_MESSAGE = [
 def test_a_refused_module_constant_is_named_with_the_fix(head, snippet):
     errors = [str(i) for i in check_static(head + HEAD + "    return 0.0, {}\n") if i.severity == "error"]
     assert any(snippet in e and "inside a function" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(("source", "fix"), [
+    ("import numpy as n\n" + HEAD + "    return float(n.allclose(state.chars, 0)), {}\n",
+     "use one of the numpy and math names the contract lists"),
+    (HEAD + "    return float(state.hit_points), {}\n", "use the State API or a plain dict/list/str/array method"),
+    (HEAD + "    return 0.0, {}\n\n\nif __name__ == '__main__':\n    pass\n", "move this code into a function, or delete"),
+])
+def test_refusals_say_what_to_write_instead(source, fix):
+    assert any(fix in str(i) for i in check_static(source)), [str(i) for i in check_static(source)]
