@@ -26,12 +26,18 @@ RewardFn = Callable[[Any, int, Any, dict], tuple[float, dict[str, float]]]
 ENTRY_POINT = "compute_reward"
 ENTRY_ARITY = 4  # (prev, action, state, memory)
 MAX_COMPONENTS = 64
+#: The largest magnitude of a total or component: finite is not enough, since the trainer keeps rewards as float32
+#: (3.4e38 at most) and PPO's value loss squares returns; no shaped reward needs more.
+MAX_MAGNITUDE = 1e6
 #: What a component name may be: it becomes a metric key, a plot label, a line in terminals, reports and prompts,
 #: so a short plain name; no control characters (terminal escapes), markup or newlines.
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .:/+()-]{0,63}")
 
-#: module name -> the names under which it may be imported.
-ALLOWED_MODULES: dict[str, tuple[str, ...]] = {"math": ("math",), "numpy": ("np", "numpy")}
+#: The modules reward code may import, under any name (`import math as m`: the alias is checked as a name).
+ALLOWED_MODULES: tuple[str, ...] = ("math", "numpy")
+#: `from __future__ import ...` features reward code may use: `annotations` only makes annotations strings
+#: that are never evaluated.
+FUTURE_FEATURES: frozenset[str] = frozenset({"annotations"})
 
 #: Builtins available to reward code: pure functions and types, no I/O, no reflection.
 SAFE_BUILTIN_NAMES: frozenset[str] = frozenset({
@@ -107,10 +113,12 @@ Write one Python file that defines
 - `prev`, `state`: the State before and after the step (API below); `action`: the action index (int);
   `memory`: a dict that lives for one episode (empty at reset) for counters and visited sets.
 - Return `(total, components)`: `components` is a dict of named float terms (e.g. {{"progress": 0.1,
-  "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float. Names are short (at most
+  "key_pickup": 1.0}}) and `total` equals their sum. Every value must be a finite float, at most {MAX_MAGNITUDE:g}
+  in magnitude. Names are short (at most
   64 ASCII letters, digits, spaces or `_ - . : / + ( )`), at most {MAX_COMPONENTS} of them.
 - The task's own sparse reward (`state.env_reward`) is added by the trainer: do not add it yourself.
-- Allowed imports: `import math`, `import numpy as np` (numpy functions: {", ".join(sorted(NUMPY_API))}).
+- Allowed imports: `import math`, `import numpy as np`, `from math import sqrt`, `from __future__ import annotations`
+  (numpy functions: {", ".join(sorted(NUMPY_API))}).
 - Allowed builtins: {", ".join(sorted(SAFE_BUILTIN_NAMES - {"True", "False", "None"}))}.
 - At module level: imports, constants and function definitions only (helper functions are fine).
 - Not allowed: other imports, file/network/process access, print, eval/exec, reflection (getattr, type,
@@ -178,6 +186,9 @@ def _number(value: Any, what: str) -> float:
         raise ContractViolation(f"{what} is an integer too large for a float (must be finite)") from None
     if value - value != 0.0:  # NaN or infinity
         raise ContractViolation(f"{what} is {value} (must be finite)")
+    if abs(value) > MAX_MAGNITUDE:
+        raise ContractViolation(f"{what} is {value:.6g}: keep every value within {MAX_MAGNITUDE:g} of 0 (the "
+                                "trainer keeps rewards as float32 and squares returns); scale the reward down")
     return value
 
 
@@ -243,8 +254,8 @@ def _stop_timer() -> None:
 def call_with_budget(fn: RewardFn, prev: Any, action: int, state: Any, memory: dict, budget_s: float) -> Any:
     """Call the reward function; raise RewardCallTimeout if it runs over `budget_s` seconds.
 
-    After `install_call_timer` a runaway call is interrupted; without it (off the main thread) the call is
-    judged after it returns.
+    After `install_call_timer` a runaway call is interrupted; every call is also judged after it returns, timer
+    or not: an interrupt that reward code swallowed (a `return` in `finally`) must not make a late call count.
     """
     timer = CALL_TIMER
     timer.started = start = time.perf_counter()
@@ -252,6 +263,6 @@ def call_with_budget(fn: RewardFn, prev: Any, action: int, state: Any, memory: d
         result = fn(prev, action, state, memory)
     finally:
         timer.started = 0.0
-    if not timer.users and time.perf_counter() - start > budget_s:  # no timer: judge after the call
+    if time.perf_counter() - start > budget_s:
         raise RewardCallTimeout
     return result

@@ -29,7 +29,7 @@ def safe_builtins() -> dict[str, Any]:
 def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0):
     # Also reached by numpy's C code, which imports its own submodules lazily through the builtins of the
     # calling frame, here reward code's: those are let through; anything else reward code can't name.
-    if level == 0 and (name in ALLOWED_MODULES or name.startswith("numpy.")):
+    if level == 0 and (name in ALLOWED_MODULES or name == "__future__" or name.startswith("numpy.")):
         return builtins.__import__(name, globals, locals, fromlist, level)
     raise ImportError(f"reward code may import only {', '.join(ALLOWED_MODULES)}, not {name!r}")
 
@@ -40,6 +40,7 @@ def load_reward(source: str, filename: str = "reward.py", state_api: frozenset[s
 
     Raises RewardCodeError with the critic's messages when the code breaks the contract.
     """
+    source = source.removeprefix("\ufeff")  # a byte order mark, as some editors save UTF-8 (Python skips it too)
     errors = [str(issue) for issue in check_static(source, state_api) if issue.severity == "error"]
     if errors:
         raise RewardCodeError(f"{filename} breaks the reward contract:\n  " + "\n  ".join(errors))

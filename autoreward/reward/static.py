@@ -17,6 +17,7 @@ from autoreward.reward.contract import (
     ENTRY_ARITY,
     ENTRY_POINT,
     FORBIDDEN_NAMES,
+    FUTURE_FEATURES,
     MATH_API,
     NUMPY_API,
     SAFE_BUILTIN_NAMES,
@@ -67,6 +68,7 @@ class _Checker(ast.NodeVisitor):
         self.issues: list[Issue] = []
         self.module_names: set[str] = set()  # names bound at module level (constants, functions, imports)
         self.module_data: set[str] = set()  # module-level names bound by assignments (the constants)
+        self.modules: set[str] = set()  # module-level names bound by imports only (math, np and their aliases)
         self.bound: set[str] = set()  # every name bound anywhere (for the undefined-name rule)
         self.aliases: dict[str, str] = {}  # in the current function: local name -> the module-level value it is
         self.line = 1  # line of the innermost located node (for nodes without a position: arguments, ...)
@@ -95,6 +97,9 @@ class _Checker(ast.NodeVisitor):
                     self.module_names |= names
                     self.module_data |= names
         self.bound |= self.module_names
+        defined = self.module_data | {s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef))}
+        self.modules = {(a.asname or a.name).split(".")[0] for s in tree.body if isinstance(s, ast.Import)
+                        for a in s.names} - defined
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
                 self.bound.add(node.id)
@@ -112,15 +117,31 @@ class _Checker(ast.NodeVisitor):
             return  # docstring
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            if all(isinstance(t, ast.Name) for t in targets) and _is_constant_expression(stmt.value):
+            if all(_binds_names(t) for t in targets) and self._is_constant_expression(stmt.value):
                 return
-            self.error(stmt, "module-level assignments must bind a name to a constant (numbers, strings, "
-                             "tuples, lists or dicts of them); compute values inside compute_reward")
+            self.error(stmt, f"module-level assignments must bind a name to a constant; `{_snippet(stmt)}` does "
+                             "not: use literal values (numbers, strings, tuples, lists, sets, dicts), earlier "
+                             "constants and math/numpy constants (`2 * math.pi`), and compute anything else (calls, "
+                             "comprehensions, methods) inside a function")
             return
         if type(stmt) in REFUSED_NODES:
             return  # reported by the node rules
         self.error(stmt, f"`{_snippet(stmt)}` at module level: only imports, constants and function "
-                         "definitions are allowed there; move this code into compute_reward")
+                         "definitions are allowed there; move this code into a function, or delete it")
+
+    def _is_constant_expression(self, node: ast.expr) -> bool:
+        """Literals, operators, names and `math.pi`-like reads of an imported module: nothing that calls code,
+        and no bound method of a module-level value, which would outlive its freezing (`PUT = STORE.setdefault`)."""
+        for n in ast.walk(node):
+            if isinstance(n, ast.Attribute):
+                chain = n
+                while isinstance(chain, ast.Attribute):
+                    chain = chain.value
+                if not (isinstance(chain, ast.Name) and chain.id in self.modules):
+                    return False
+            elif not isinstance(n, _CONSTANT_NODES):
+                return False
+        return True
 
     def _check_entry_point(self, tree: ast.Module) -> None:
         defs = [s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == ENTRY_POINT]
@@ -198,13 +219,11 @@ class _Checker(ast.NodeVisitor):
         self._check_binder(node, node.name)
         self.generic_visit(node)
 
-    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+    def visit_MatchAs(self, node: ast.MatchAs | ast.MatchStar) -> None:
         self._check_binder(node, node.name)
         self.generic_visit(node)
 
-    def visit_MatchStar(self, node: ast.MatchStar) -> None:
-        self._check_binder(node, node.name)
-        self.generic_visit(node)
+    visit_MatchStar = visit_MatchAs
 
     def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
         self._check_binder(node, node.rest)
@@ -212,15 +231,15 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            allowed = ALLOWED_MODULES.get(alias.name)
-            if allowed is None or (alias.asname or alias.name) not in allowed:
+            if alias.name not in ALLOWED_MODULES:
                 self.error(node, f"`import {alias.name}{' as ' + alias.asname if alias.asname else ''}` is not "
                                  "allowed: import only `math` and `numpy as np`")
+            self._check_binder(node, alias.asname)
         self._top_level_only(node)
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        api = {"math": MATH_API, "numpy": NUMPY_API}.get(node.module or "")
+        api = {"math": MATH_API, "numpy": NUMPY_API, "__future__": FUTURE_FEATURES}.get(node.module or "")
         if api is None or node.level:
             self.error(node, f"`from {'.' * node.level}{node.module or ''} import ...` is not allowed: import only "
                              "`math` and `numpy as np`")
@@ -256,8 +275,10 @@ class _Checker(ast.NodeVisitor):
         elif attr in ("format", "format_map"):
             self.error(node, "str.format is not allowed (format fields can read attributes); use f-strings")
         elif attr not in self.attributes:
-            self.error(node, f"attribute `.{attr}` is not part of the documented API (State API, the allowed "
-                             "numpy and math names, or plain dict/list/str/array methods)")
+            where = ("one of the numpy and math names the contract lists" if _root_name(node.value) in self.modules
+                     else "the State API or a plain dict/list/str/array method")
+            self.error(node, f"attribute `.{attr}` is not part of the documented API: use {where} (the task's "
+                             "description lists them)")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             self.error(node, f"assigning to `.{attr}` is not allowed: State is read-only; keep values in `memory`")
         self.generic_visit(node)
@@ -302,6 +323,10 @@ class _Checker(ast.NodeVisitor):
             elif any(isinstance(n, ast.Name) and n.id in ("BaseException", "SystemExit", "KeyboardInterrupt")
                      for n in ast.walk(handler.type)):
                 self.error(handler, "catching BaseException is not allowed; catch specific exceptions")
+        if node.finalbody:  # it runs after the time budget's interrupt, and a return/break/continue there eats it
+            self.error(node.finalbody[0], "`try ... finally` is not allowed: reward code has nothing to clean up, "
+                                          "and a finally block runs on past the time budget; use `try ... except "
+                                          "SomeError:` and put the final code after the try statement")
         self.generic_visit(node)
 
     visit_TryStar = visit_Try
@@ -339,10 +364,18 @@ def _stored_names(target: ast.AST) -> list[str]:
     return [n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
 
 
-def _is_constant_expression(node: ast.AST) -> bool:
-    allowed = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.unaryop,
-               ast.operator, ast.Load)
-    return all(isinstance(n, allowed) for n in ast.walk(node))
+#: What a module-level constant is made of, besides module attributes; the node rules check its names as elsewhere.
+_CONSTANT_NODES = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.unaryop,
+                   ast.operator, ast.Load, ast.Name, ast.Subscript, ast.Slice, ast.Starred)
+
+
+def _binds_names(target: ast.expr) -> bool:
+    """An assignment target made of plain names: `A`, `A, B`, `(A, *REST)`."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return all(_binds_names(e) for e in target.elts)
+    if isinstance(target, ast.Starred):
+        return _binds_names(target.value)
+    return isinstance(target, ast.Name)
 
 
 def _is_immutable_constant(node: ast.AST) -> bool:

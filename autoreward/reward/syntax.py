@@ -33,7 +33,8 @@ ALLOWED_NODES: dict[type[ast.AST], str] = {
                   "binds or removes local names, memory entries; writes to module-level values and attributes "
                   "are refused by the write rules"),
     **node_types("Raise", "raising only fails the call, which the probe reports"),
-    **node_types("Try ExceptHandler", "catching specific exceptions (bare and BaseException handlers are refused)"),
+    **node_types("Try ExceptHandler", "catching specific exceptions (bare and BaseException handlers and `finally` "
+                                      "blocks, which outlive the time budget's interrupt, are refused)"),
     **node_types("Import ImportFrom alias", "imports are checked against the module and API allow-lists"),
     **node_types("Match match_case", "matching values by literal, sequence and mapping patterns (class patterns "
                                       "are refused)"),
@@ -99,7 +100,7 @@ def parse_code(source: str, max_depth: int | None = MAX_DEPTH) -> ast.Module:
     limit but the parser's own, for callers that only look at the top level) or past the parser's recursion limit,
     memory exhaustion, null bytes."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(source.removeprefix("\ufeff"))  # a byte order mark: Python itself skips it in files
     except (RecursionError, MemoryError) as exc:
         raise SyntaxError("the code nests too deeply to parse") from exc
     except ValueError as exc:  # null bytes (Python 3.11; later versions raise SyntaxError)

@@ -144,3 +144,34 @@ def test_code_the_parser_cannot_hold_is_refused_with_a_message():
     assert "nests too deeply" in check_static(deep)[0].message  # 250 unary minus signs: 250 levels
     fine = "def compute_reward(prev, action, state, memory):\n    return " + "-" * 100 + "1.0, {}\n"
     assert not [issue for issue in check_static(fine) if issue.severity == "error"]
+
+
+def test_crlf_line_ends_and_a_byte_order_mark_are_accepted():
+    """Files saved on Windows: read as bytes (no newline translation), the BOM kept, as an editor may leave it."""
+    source = (CORPUS / "benign" / "bom_crlf_tabs.py").read_bytes().decode("utf-8")
+    assert source.startswith("\ufeff") and "\r\n" in source and "\t" in source
+    assert [str(i) for i in check_static(source) if i.severity == "error"] == []
+    assert load_reward(source)(None, 0, type("S", (), {"distance_to": lambda self, what: 4})(), {}) == (
+        -0.02, {"approach": -0.02})
+
+
+MODULE_CONSTANT_MESSAGE = [
+    ("import math\n\nTABLE = [math.sqrt(i) for i in range(3)]\n", "`TABLE = [math.sqrt(i) for i in range(3)]`"),
+    ("STORE = {}\nPUT = STORE.setdefault\n", "`PUT = STORE.setdefault`"),
+]
+
+
+@pytest.mark.parametrize(("head", "snippet"), MODULE_CONSTANT_MESSAGE)
+def test_a_refused_module_constant_is_named_with_the_fix(head, snippet):
+    errors = [str(i) for i in check_static(head + HEAD + "    return 0.0, {}\n") if i.severity == "error"]
+    assert any(snippet in e and "inside a function" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(("source", "fix"), [
+    ("import numpy as n\n" + HEAD + "    return float(n.allclose(state.chars, 0)), {}\n",
+     "use one of the numpy and math names the contract lists"),
+    (HEAD + "    return float(state.hit_points), {}\n", "use the State API or a plain dict/list/str/array method"),
+    (HEAD + "    return 0.0, {}\n\n\nif __name__ == '__main__':\n    pass\n", "move this code into a function, or delete"),
+])
+def test_refusals_say_what_to_write_instead(source, fix):
+    assert any(fix in str(i) for i in check_static(source)), [str(i) for i in check_static(source)]
