@@ -68,6 +68,18 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
     return data
 
 
+def refuse_links_leaving(root: str | Path) -> None:
+    """A UsageError naming the first symbolic link under `root` that points outside it: autoreward never writes
+    links, and a reader (inspect, report, resume) following one would show or append to a file elsewhere."""
+    root = Path(root).resolve()
+    for folder, dirs, files in os.walk(root):  # followlinks=False: a linked folder is named here, never entered
+        for name in sorted(dirs + files):
+            path = Path(folder, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise UsageError(f"{path} is a link to {printable(os.readlink(path))}, outside {root}: autoreward "
+                                 "never writes links, so the folder was changed by hand; remove the link to read it")
+
+
 def check_shape(data: Mapping[str, Any], shape: Shape, where: str) -> None:
     """A UsageError naming `where` and the key when a key of `shape` that `data` has holds a value of another
     type (keys `data` lacks, and keys `shape` does not name, are left to the reader)."""

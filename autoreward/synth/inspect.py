@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 
 from autoreward.env.registry import card_for
 from autoreward.errors import UsageError
-from autoreward.io import Shape, check_shape, read_json
+from autoreward.io import Shape, check_shape, read_json, refuse_links_leaving
 from autoreward.reward.critic import Verdict
 from autoreward.synth.records import read_best
 from autoreward.synth.store import RunStore
@@ -99,6 +99,7 @@ def training_detail(folder: str | Path) -> dict[str, Any]:
     if not is_training_dir(folder):
         raise UsageError(f"{str(folder)!r} is neither a run directory (run.json) nor a training folder "
                          "(train.json or metrics.jsonl)")
+    refuse_links_leaving(folder)
     saved = _json(folder / "train.json", TRAIN_SHAPE) or {}
     return {"dir": str(folder), "config": saved.get("config"), "result": saved.get("result"),
             "versions": saved.get("versions"), "metrics": read_records(folder / "metrics.jsonl", METRICS_SHAPE),

@@ -66,35 +66,37 @@ def iterate(config: IterateConfig | None = None, *, resume: str | Path | None = 
     """
     emit = on_event or (lambda event, data: None)
     store, run, config = _open_run(config, resume, budget)
-    run.update(status="running", resumed=run.get("resumed", -1) + 1 if resume is not None else 0)
-    store.write_run(run)
-    emit("run", RunEvent(dir=str(store.root), config=asdict(config), resumed=resume is not None))
-    llm = make_llm(config.llm, run_dir=store.root, cache_path=Path(config.out) / "llm-cache.sqlite",
-                   api_base=config.llm_api_base, timeout_s=config.llm_timeout_s,
-                   max_calls=config.max_llm_calls, max_cost=config.max_llm_cost)
-    pool = executor or _executor_for(config)
-    status = "running"
-    try:
-        _search(store, config, roles_for(llm), pool, emit)
-        status = "finished"
-    except LLMAuthError as exc:
-        status = "stopped"
-        raise RunStopped(f"{exc} The run is saved: `autoreward iterate --resume {store.root}` continues it.") from exc
-    except LLMBudgetExceeded as exc:
-        status = "budget"
-        raise RunStopped(f"{exc} The run is saved: `autoreward iterate --resume {store.root} --max-llm-calls N "
-                         "--max-llm-cost USD` continues it with larger limits.") from exc
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except Exception:
-        status = "failed"  # a bug or a broken environment: the run is saved and can be resumed once fixed
-        raise
-    finally:
-        pool.shutdown(cancel=status != "finished")
-        run.update(status=status, ended=_now())
+    with store.locked():
+        run.update(status="running", resumed=run.get("resumed", -1) + 1 if resume is not None else 0)
         store.write_run(run)
-        emit("end", EndEvent(status=status, dir=str(store.root)))
+        emit("run", RunEvent(dir=str(store.root), config=asdict(config), resumed=resume is not None))
+        llm = make_llm(config.llm, run_dir=store.root, cache_path=Path(config.out) / "llm-cache.sqlite",
+                       api_base=config.llm_api_base, timeout_s=config.llm_timeout_s,
+                       max_calls=config.max_llm_calls, max_cost=config.max_llm_cost)
+        pool = executor or _executor_for(config)
+        status = "running"
+        try:
+            _search(store, config, roles_for(llm), pool, emit)
+            status = "finished"
+        except LLMAuthError as exc:
+            status = "stopped"
+            raise RunStopped(f"{exc} The run is saved: `autoreward iterate --resume {store.root}` continues "
+                             "it.") from exc
+        except LLMBudgetExceeded as exc:
+            status = "budget"
+            raise RunStopped(f"{exc} The run is saved: `autoreward iterate --resume {store.root} --max-llm-calls N "
+                             "--max-llm-cost USD` continues it with larger limits.") from exc
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except Exception:
+            status = "failed"  # a bug or a broken environment: the run is saved and can be resumed once fixed
+            raise
+        finally:
+            pool.shutdown(cancel=status != "finished")
+            run.update(status=status, ended=_now())
+            store.write_run(run)
+            emit("end", EndEvent(status=status, dir=str(store.root)))
     return store
 
 

@@ -6,20 +6,34 @@
     runs/<run_id>/rounds/<r>/analysis.md, summary.json
     runs/<run_id>/best/reward.py, summary.json
     runs/<run_id>/llm/calls.jsonl, cache.sqlite
+    runs/<run_id>/.lock                            held (flock) by the process running the run
 
 Every file is written atomically; `candidate.json` records how far a candidate got, which is what resuming reads.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from autoreward.errors import UsageError
-from autoreward.io import check_shape, read_json, read_jsonl, write_json_atomic, write_text_atomic
+from autoreward.io import (
+    check_shape,
+    printable,
+    read_json,
+    read_jsonl,
+    refuse_links_leaving,
+    write_json_atomic,
+    write_text_atomic,
+)
 from autoreward.paths import task_slug
 from autoreward.synth.records import BestSoFar, Summary
 from autoreward.train.config import DEFAULT_ENVS
@@ -153,7 +167,29 @@ class RunStore:
         store = cls(root)
         if not (store.root / "run.json").is_file():
             raise UsageError(f"{str(root)!r} is not a run directory (no run.json)")
+        refuse_links_leaving(store.root)
         return store
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run's lock while the block runs: a second `iterate` on this run (a resume while it still
+        runs) is refused, naming the holder, instead of both writing it. The OS drops the lock if we die."""
+        handle = open(self.root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (held for the block)
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = printable(handle.read(200).strip()) or "another process"
+                raise UsageError(f"{self.root} is being run by {holder}: wait for it to end (or stop it) before "
+                                 "resuming it") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
 
     # ----- run --------------------------------------------------------------------------------------
     def read_run(self) -> dict[str, Any]:

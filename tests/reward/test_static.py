@@ -171,7 +171,8 @@ def test_a_refused_module_constant_is_named_with_the_fix(head, snippet):
     ("import numpy as n\n" + HEAD + "    return float(n.allclose(state.chars, 0)), {}\n",
      "use one of the numpy and math names the contract lists"),
     (HEAD + "    return float(state.hit_points), {}\n", "use the State API or a plain dict/list/str/array method"),
-    (HEAD + "    return 0.0, {}\n\n\nif __name__ == '__main__':\n    pass\n", "move this code into a function, or delete"),
+    (HEAD + "    return 0.0, {}\n\n\nif __name__ == '__main__':\n    pass\n",
+     "move this code into a function, or delete"),
 ])
 def test_refusals_say_what_to_write_instead(source, fix):
     assert any(fix in str(i) for i in check_static(source)), [str(i) for i in check_static(source)]

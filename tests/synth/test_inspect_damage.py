@@ -172,3 +172,43 @@ def test_llm_calls_with_tokens_that_are_no_numbers_are_named(run_dir, capsys):
     (run_dir / "llm" / "calls.jsonl").write_text('{"prompt_tokens": "x", "cost": 0.1}\n', encoding="utf-8")
     assert main(["inspect", str(run_dir)]) == 2
     assert "calls.jsonl, line 1: prompt_tokens is 'x'" in _err(capsys)
+
+
+@pytest.mark.parametrize("link", ["rounds/0/analysis.md", f"{CAND}/reward.py", f"{CAND}/train/metrics.jsonl",
+                                  "rounds/0/candidates/1"])
+def test_a_link_out_of_the_run_folder_is_refused_and_never_followed(run_dir, tmp_path, capsys, link):
+    """A link planted in a run folder (autoreward writes none) would put a file from elsewhere into a report, a
+    prompt on resume, or get appended to: inspect, report and resume refuse the folder, naming the link."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("PRIVATE-KEY-TEXT\n")
+    target = secret if link.endswith("/1") else secret / "key.txt"
+    (run_dir / link).parent.mkdir(parents=True, exist_ok=True)
+    (run_dir / link).unlink(missing_ok=True)
+    (run_dir / link).symlink_to(target)
+    page = tmp_path / "page.html"
+    for argv in (["inspect", str(run_dir)], ["inspect", str(run_dir), "--candidate", "0/0"],
+                 ["report", str(run_dir), "--out", str(page)], ["iterate", "--resume", str(run_dir)]):
+        assert main(argv) == 2, argv
+        err = _err(capsys)
+        assert link in err and "outside" in err and "PRIVATE-KEY-TEXT" not in err, (argv, err)
+    assert not page.exists()
+    assert (secret / "key.txt").read_text() == "PRIVATE-KEY-TEXT\n"
+
+
+def test_a_link_that_stays_inside_the_run_folder_is_read(run_dir, capsys):
+    (run_dir / "rounds/0/analysis.md").symlink_to(run_dir / CAND / "reward.py")
+    assert main(["inspect", str(run_dir), "--candidate", "0/0"]) == 0
+    assert "compute_reward" in capsys.readouterr().out
+
+
+def test_a_training_folder_with_a_link_out_is_refused(tmp_path, capsys):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    (folder / "train.json").write_text("{}")
+    (tmp_path / "elsewhere.jsonl").write_text('{"steps": 1}\n')
+    (folder / "metrics.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    assert main(["inspect", str(folder)]) == 2
+    assert "metrics.jsonl" in _err(capsys)
+    (folder / "metrics.jsonl").unlink()
+    assert main(["inspect", str(folder)]) == 0

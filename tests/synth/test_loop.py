@@ -158,8 +158,11 @@ def test_iterate_usage_errors(tmp_path, capsys):
     assert main(["iterate", "NoSuchTask-v0", "--out", str(tmp_path)]) == 2
     assert main(["iterate", TASK, "--resume", str(tmp_path)]) == 2
     assert main(["iterate", "--resume", str(tmp_path)]) == 2  # not a run directory
-    assert main(["iterate", TASK, "--executor", "ray", "--gpus-per-candidate", "-1", "--out", str(tmp_path)]) == 2
     assert "run.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a value no run can use is refused by the parser, by name
+        main(["iterate", TASK, "--executor", "ray", "--gpus-per-candidate", "-1", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--gpus-per-candidate" in capsys.readouterr().err
 
 
 def test_a_reward_identical_to_an_evaluated_one_is_not_trained_again(tmp_path, monkeypatch):
@@ -248,3 +251,23 @@ def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
     assert same["answer"] == "baseline"
     better = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.1, "mean_return": 0.0}, None)
     assert better["answer"] == "candidate" and better["gain"] == pytest.approx(0.2)
+
+
+def test_a_run_that_is_still_running_is_not_resumed_twice(finished_run, capsys):
+    """Two processes writing one run would interleave its records: the second is refused, naming the first."""
+    root = finished_run.root
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom autoreward.synth.store import RunStore\n"
+        f"with RunStore({str(root)!r}).locked():\n    print('held', flush=True)\n    time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = (root / "run.json").read_bytes()
+        assert main(["iterate", "--resume", str(root)]) == 2
+        assert f"process {holder.pid} on " in capsys.readouterr().err
+        assert (root / "run.json").read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunStore.open(root).locked():  # the OS dropped a dead holder's lock: the run can be resumed
+        assert f"process {os.getpid()} " in (root / ".lock").read_text()
