@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from autoreward.annotate.calm_task import CALM
 from autoreward.annotate.tasks import HELPFUL, PAIRS, Task
 from autoreward.errors import UsageError
@@ -9,6 +11,10 @@ from autoreward.errors import UsageError
 
 class UnknownTask(UsageError):
     """A task name that is not registered; the message lists the known ones."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        shown = repr(name[:60]) + ("..." if len(name) > 60 else "")  # whatever a client sent: cut, quoted
+        super().__init__(f"unknown task {shown}; known tasks: {', '.join(sorted(known))}")
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (HELPFUL, PAIRS, CALM)}
@@ -25,5 +31,5 @@ def get_task(name: str) -> Task:
     try:
         return TASKS[name]
     except KeyError:
-        raise UnknownTask(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
+        raise UnknownTask(name, TASKS) from None
 

@@ -149,7 +149,7 @@ class Annotator:
         """A task this annotator serves (UnknownTask otherwise)."""
         task = self.tasks.get(name)
         if task is None:
-            raise UnknownTask(f"unknown task {name!r}; known tasks: {', '.join(sorted(self.tasks))}")
+            raise UnknownTask(name, self.tasks)
         return task
 
     def key(self, task: Task, item: Item) -> str:
@@ -383,3 +383,4 @@ class Annotator:
     def _release(self, batch: list[_Entry]) -> None:
         """Forget that these items wait (they stay pending in the store): a later request queues them again."""
         self._waiting.difference_update(entry.key for entry in batch)
+

@@ -147,9 +147,9 @@ def _ask_once(new_messages: Sequence[str], asked: set[str]) -> list[Item]:
 
 
 def _helpful_labels(labels: Mapping[Item, Any]) -> dict[str, bool]:
-    """The helpful labels among `labels`: message -> bool (others ignored), sorted by message."""
-    return {item: bool(label) for item, label in sorted((i, v) for i, v in labels.items()
-                                                          if isinstance(i, str) and v is not None)}
+    """The helpful labels among `labels`: message -> bool, sorted by message. Anything else (a pending None, or a
+    wrong-shaped answer from a server, such as the string "false", which bool() would call helpful) is ignored."""
+    return dict(sorted((i, v) for i, v in labels.items() if isinstance(i, str) and isinstance(v, bool)))
 
 
 class RetrievalModel:

@@ -50,6 +50,16 @@ def test_a_lone_surrogate_is_refused_with_a_422(server, body):
     assert ok.status_code == 200  # NUL and real astral characters are fine texts
 
 
+def test_an_unknown_task_name_is_cut_in_the_400(server):
+    """The detail quotes what the client sent: 100 kB of task name is not sent back whole."""
+    response = post_raw(server.url, json.dumps({"task": "x" * 100_000, "items": []}).encode())
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert len(detail) < 200 and detail.startswith("unknown task 'xxx") and "..." in detail and "helpful" in detail
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert "'nope';" in client.get("/v1/labels", params={"task": "nope"}).json()["detail"]
+
+
 def test_a_cursor_past_sqlite_integers_is_a_422(server):
     with httpx.Client(base_url=server.url, timeout=10) as client:
         response = client.get("/v1/labels", params={"task": "helpful", "since": 2**63})

@@ -111,6 +111,19 @@ def test_ranking_ignores_pairs_labels_of_another_shape():
     assert model.raw("You kill the newt!") > model.raw("It's a wall.")
 
 
+def test_helpful_labels_that_are_not_true_or_false_are_ignored():
+    """A server answering "false", 0 or {} for a helpful label must not make the message helpful (bool() would)."""
+    garbage = {"It's a wall.": "false", "Never mind.": 1, "You die...": {}, 3: True, "The jackal bites!": None}
+    retrieval = RetrievalModel()
+    assert not retrieval.update(garbage)
+    assert retrieval.score_many(list(garbage)[:3]) == [0.0, 0.0, 0.0]
+    assert retrieval.update(garbage | {"You kill the newt!": True})
+    assert retrieval.score("You kill the newt!") == 1.0 and retrieval.score("It's a wall.") == 0.0
+    classifier = ClassificationModel()
+    assert not classifier.update(garbage | {"You kill the newt!": True})  # one class only: still untrained
+    assert classifier.probability("It's a wall.") == 0.0
+
+
 def test_ranking_ties_only_is_untrained():
     model = RankingModel()
     assert not model.update({("It's a wall.", "Never mind."): 0})
