@@ -20,6 +20,7 @@ import gymnasium as gym
 
 from autoreward.env.glyphs import GROUPS, NAMES
 from autoreward.env.render import render_state
+from autoreward.env.shared_code import share_game_code
 from autoreward.env.state import STATE_API, State
 from autoreward.env.vocabulary import SHORT_MOVES
 from autoreward.env.wrappers import (
@@ -115,6 +116,7 @@ class EnvCard:
                        **{**task.make_kwargs, **kwargs})
         skip_unused_buffers(env, (*self.observation_keys, *(TTY_BUFFERS if "render_mode" in kwargs else ())))
         skip_unused_screen_descriptions(env)
+        share_game_code(env)
         return StepLimitAsTruncation(LastSightAtEnd(NetHackSeeding(env, seed)))
 
     @staticmethod
