@@ -24,7 +24,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from autoreward.evaluate import evaluate
 from autoreward.train import ppo
-from autoreward.train.config import EVAL_SEED, PPOConfig, TrainConfig, WorkerConfig
+from autoreward.train.config import EVAL_SEED, NetworkConfig, PPOConfig, TrainConfig, WorkerConfig
 
 TASK = "MiniHack-KeyRoom-S5-v0"
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # 2026-12-02's: 32 envs x 32 steps, workers per core, plain PPO's update schedule
     "serial": {"envs": 32, "ppo": PPOConfig(n_steps=32, overlap=False)},
     "new": {},  # today's defaults
+    # the extractor's two first layers half as wide (crop 128 -> 64, map 64 -> 32): half the update's products
+    # the update joined three quarters into the next rollout (more time to finish beside it, more steps acted
+    # one update behind)
+    "join75": {"ppo": PPOConfig(join_at=0.75)},
+    "slim": {"network": NetworkConfig(crop_features=64, map_features=32)},
 }
 
 

@@ -150,7 +150,7 @@ def build_envs(config: TrainConfig, reward_source: str | None, subgoals: list[Su
     if workers:
         try:
             venv: VecEnv = WorkerVecEnv(factories, workers, spin_s=spin_seconds(config, workers),
-                                        memory_bytes=config.workers.reward_memory_mb << 20)
+                                        memory_bytes=config.workers.reward_memory_mb << 20, nice=config.workers.nice)
         except WorkerError as exc:  # e.g. the reward failed to load in the worker
             raise RewardCodeError(str(exc)) from exc
         envs = TrainingEnvs(venv, venv.isolation, subgoals=subgoals)
@@ -183,12 +183,13 @@ def build_model(config: TrainConfig, venv: VecEnv, device: str) -> PPO:
     ppo = config.ppo
     n_steps = max(8, min(ppo.n_steps, config.steps // config.envs))
     batch_size = min(ppo.batch_size, n_steps * config.envs)
-    algorithm = OverlappedPPO if ppo.overlap else PPO
+    algorithm, schedule = (OverlappedPPO, {"join_at": ppo.join_at}) if ppo.overlap else (PPO, {})
     return algorithm(
         "MultiInputPolicy", venv, n_steps=n_steps, batch_size=batch_size, n_epochs=ppo.n_epochs,
         learning_rate=ppo.learning_rate, gamma=ppo.gamma, gae_lambda=ppo.gae_lambda, clip_range=ppo.clip_range,
         ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, max_grad_norm=ppo.max_grad_norm, seed=config.seed,
         device=device, verbose=0, policy_kwargs=policy_kwargs(config), tensorboard_log=tensorboard_dir(config),
+        **schedule,
     )
 
 
@@ -210,7 +211,9 @@ def policy_kwargs(config: TrainConfig) -> dict[str, Any]:
                                                                    "stats_features": 16}}
     else:
         extractor = {"features_extractor_class": NetHackExtractor,
-                     "features_extractor_kwargs": {"embed_dim": network.embed_dim}}
+                     "features_extractor_kwargs": {"embed_dim": network.embed_dim,
+                                                   "crop_features": network.crop_features,
+                                                   "map_features": network.map_features}}
     return {**extractor,
             # SB3's Adam settings (eps 1e-5), fused into one kernel: the optimizer step was a sixth of the update
             "optimizer_kwargs": {"eps": 1e-5, "fused": True},

@@ -20,6 +20,7 @@ SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before i
 DEFAULT_ENVS = 64  # envs per training: one policy forward serves them all, several per worker share the hand-off
 MIN_ENVS_PER_WORKER = 4  # fewer envs per worker process would cost more in messages than the extra core brings
 REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory
+WORKER_NICE = 10  # env workers' CPU priority below the trainer's (autoreward.train.worker.lower_priority)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     # update while the next rollout is collected, one update behind (autoreward.train.overlap); False: plain PPO
     overlap: bool = True
+    join_at: float = 0.5  # with overlap: the share of the next rollout's steps after which the update's weights act
 
 
 @dataclass
@@ -46,6 +48,8 @@ class NetworkConfig:
 
     crop: int = 9
     embed_dim: int = 8  # glyph embedding (autoreward.train.features)
+    crop_features: int = 128  # the embedded crop's linear layer (NetHack's extractor)
+    map_features: int = 64  # the coarse map's linear layer (NetHack's extractor)
     pi_layers: list[int] = field(default_factory=list)  # heads straight on the features: fewer ops per step
     vf_layers: list[int] = field(default_factory=list)
 
@@ -57,6 +61,7 @@ class WorkerConfig:
     count: int = -1  # -1 auto (see build.env_workers); 0: envs in the trainer process, only without reward code
     cores: int = 0  # cores this training may use (auto settings follow it); 0: all of this machine's
     spin_s: float = -1.0  # how long trainer and workers poll before sleeping; -1 auto: SPIN_S when each has a core
+    nice: int = WORKER_NICE  # how far below the trainer's the workers' CPU priority is (0: the same)
     reward_memory_mb: int = REWARD_MEMORY_MB  # what reward code may hold per worker, above the envs' own use
     reward_call_timeout_s: float = 1.0  # one reward call longer than this stops training
     step_timeout_s: float = 120.0  # an env step that takes longer than this means a hung worker: the watchdog kills it

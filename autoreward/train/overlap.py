@@ -30,8 +30,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
 
-#: How far into the next rollout the update is joined: half its steps (measured, docs/benchmarks.md).
-JOIN_AT = 0.5
+from autoreward.train.config import PPOConfig
+
+#: How far into the next rollout the update is joined (measured, docs/benchmarks.md); its default is PPOConfig's.
+JOIN_AT = PPOConfig.join_at
 
 
 class OverlappedPPO(PPO):

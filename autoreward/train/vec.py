@@ -31,7 +31,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from autoreward.paths import module_command
 from autoreward.reward.walls import clean_environment
-from autoreward.train.config import REWARD_MEMORY_MB, SPIN_S
+from autoreward.train.config import REWARD_MEMORY_MB, SPIN_S, WORKER_NICE
 from autoreward.train.worker import wait_readable
 
 REWARD_MEMORY_BYTES = REWARD_MEMORY_MB << 20
@@ -75,7 +75,7 @@ def _concat(parts: Sequence[Any]) -> Any:
 class _Worker:
     """One worker process and its end of the socket pair."""
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], spin_s: float, memory_bytes: int) -> None:
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], spin_s: float, memory_bytes: int, nice: int) -> None:
         self.spin_s = spin_s
         self.tmpdir = tempfile.mkdtemp(prefix="autoreward-worker-")
         parent, child = socket.socketpair()
@@ -90,7 +90,7 @@ class _Worker:
         self.conn = Connection(parent.detach())
         self.conn.send(list(sys.path))
         self.conn.send_bytes(cloudpickle.dumps({"env_fns": env_fns, "spin_s": spin_s, "tmpdir": self.tmpdir,
-                                                "memory_bytes": memory_bytes}))
+                                                "memory_bytes": memory_bytes, "nice": nice}))
 
     def send(self, cmd: str, data: Any) -> None:
         self.conn.send((cmd, data))
@@ -137,10 +137,11 @@ class _Worker:
 
 
 class WorkerVecEnv(VecEnv):
-    """`len(env_fns)` environments spread over `workers` walled subprocesses (contiguous groups)."""
+    """`len(env_fns)` environments spread over `workers` walled subprocesses (contiguous groups), each running
+    `nice` steps below this process's CPU priority (autoreward.train.worker.lower_priority)."""
 
     def __init__(self, env_fns: list[Callable[[], gym.Env]], workers: int = 1, spin_s: float = SPIN_S,
-                 memory_bytes: int = REWARD_MEMORY_BYTES) -> None:
+                 memory_bytes: int = REWARD_MEMORY_BYTES, nice: int = WORKER_NICE) -> None:
         n = len(env_fns)
         workers = max(1, min(workers, n))
         bounds = np.linspace(0, n, workers + 1).astype(int)
@@ -151,7 +152,7 @@ class WorkerVecEnv(VecEnv):
         self.waiting = False
         try:
             for group in self._groups:
-                self.workers.append(_Worker([env_fns[i] for i in group], spin_s, memory_bytes))
+                self.workers.append(_Worker([env_fns[i] for i in group], spin_s, memory_bytes, nice))
             ready = [worker.receive() for worker in self.workers]
         except BaseException:
             self.close()

@@ -40,6 +40,22 @@ def wait_readable(conn: Connection, spin_s: float = SPIN_S) -> None:
             pass
 
 
+def lower_priority(nice: int) -> int:
+    """Run `nice` steps below the trainer's CPU priority; the nice value now in force.
+
+    The trainer's inference and its overlapped update (autoreward.train.overlap) are on every step's critical
+    path: when they and the workers want the same cores, they go first, and the workers take what is left instead
+    of leaving a core idle while the trainer catches up. Linux schedules each session as one group (autogroups,
+    where enabled), and each worker is a session of its own, so the group's priority is lowered too."""
+    if nice <= 0:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    with contextlib.suppress(OSError):  # lowering one's own priority is allowed to every user
+        os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w", encoding="ascii") as group:
+        group.write(str(min(19, nice)))  # no such file where autogroups are off: per-thread priority holds alone
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def _stack(observations: Any) -> Any:
     first = observations[0]
     if isinstance(first, dict):
@@ -122,6 +138,7 @@ def serve(conn: Connection) -> int:
     sys.path[:] = conn.recv()  # the trainer's import path: the env builders unpickle from the same modules
     setup = pickle.loads(conn.recv_bytes())
     spin_s = float(setup["spin_s"])
+    lower_priority(int(setup.get("nice", 0)))
     _preload()
     AUDIT_WALL.install()
     envs: list[Any] = []

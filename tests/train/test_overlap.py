@@ -144,7 +144,10 @@ def test_autoreward_trains_overlapped_by_default_and_plain_on_request(tmp_path):
     config = TrainConfig(task="MiniHack-KeyRoom-S5-v0", out=str(tmp_path), envs=1, steps=256)
     venv = DummyVecEnv([build.env_factory(config, 0, None)])
     assert PPOConfig().overlap
-    assert isinstance(build.build_model(config, venv, "cpu"), OverlappedPPO)
+    model = build.build_model(config, venv, "cpu")
+    assert isinstance(model, OverlappedPPO) and model.join_at == PPOConfig().join_at
+    later = build.build_model(config.replace(ppo={"join_at": 0.75}), venv, "cpu")
+    assert later.join_step == round(0.75 * later.n_steps)
     plain = build.build_model(config.replace(ppo={"overlap": False}), venv, "cpu")
     assert type(plain) is PPO
 
