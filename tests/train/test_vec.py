@@ -75,3 +75,20 @@ def test_a_dead_worker_is_an_error_not_a_hang():
     with pytest.raises(WorkerError):
         venv.step(np.array([0]))
     assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("nice", [0, 10])
+def test_workers_run_below_the_trainers_priority(nice):
+    """The trainer's inference and update go first (autoreward.train.worker.lower_priority): each worker is nice
+    steps lower, as a process and, where Linux groups sessions (autogroups), as a session."""
+    venv = WorkerVecEnv([_factory(0)], workers=1, nice=nice)
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        pid = venv.processes[0].pid
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + nice)
+        if os.path.exists(f"/proc/{pid}/autogroup"):
+            with open(f"/proc/{pid}/autogroup", encoding="ascii") as group:
+                assert group.read().split()[-1] == str(nice if nice else 0)
+        venv.reset()
+    finally:
+        venv.close()
