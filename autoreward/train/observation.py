@@ -76,6 +76,7 @@ class PolicyObservation(gym.ObservationWrapper):
         self._max_steps = max(1, int(getattr(env.unwrapped, "_max_episode_steps", 1) or 1))
         self._steps = 0
         self.raw: dict[str, np.ndarray] = {}  # the last NLE observation, for callers that build a State from it
+        self.deferred = False  # True: observations are left raw for a BatchObservation (terminal ones excepted)
         self.observation_seconds = 0.0  # time spent converting observations (`bench train` reads it)
         self.observation_space = gym.spaces.Dict({
             "crop": gym.spaces.Box(0, PAD_GLYPH, (crop, crop), dtype=np.int16),
@@ -89,9 +90,19 @@ class PolicyObservation(gym.ObservationWrapper):
 
     def step(self, action):  # type: ignore[override]
         self._steps += 1
-        return super().step(action)
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.deferred and (terminated or truncated):  # the reset that follows reuses NLE's buffers: convert now
+            return self.convert(obs), reward, terminated, truncated, info
+        return self.observation(obs), reward, terminated, truncated, info
 
     def observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.deferred:  # left for BatchObservation, which converts the envs of a worker together
+            self.raw = obs
+            return obs
+        return self.convert(obs)
+
+    def convert(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The policy observation of one NLE observation (timed)."""
         start = time.perf_counter()
         try:
             return self._convert(obs)
@@ -113,22 +124,93 @@ class PolicyObservation(gym.ObservationWrapper):
             index[y, x] = self._block[y, x]  # the agent's cell: channel 0
         n = len(MAP_CHANNELS)
         cells = np.bincount(index.ravel(), minlength=(n + 1) * self._n_blocks)[:n * self._n_blocks]
+        stats = self.stats(obs, bl, rows, cols)
+        return {"crop": crop, "map": cells.astype(np.uint8).reshape(n, *self._coarse), "stats": stats}
 
+    def stats(self, obs: dict[str, np.ndarray], bl: list[int], rows: int, cols: int) -> np.ndarray:
+        """The status features, object-class counts and message buckets of one observation (blstats as `bl`)."""
         stats = np.zeros(N_STATS, dtype=np.float32)
         stats[:N_STATUS] = (
             bl[nh.NLE_BL_HP] / max(1, bl[nh.NLE_BL_HPMAX]),
-            x / (cols - 1),
-            y / (rows - 1),
+            bl[nh.NLE_BL_X] / (cols - 1),
+            bl[nh.NLE_BL_Y] / (rows - 1),
             min(bl[nh.NLE_BL_DEPTH], 50) / 50.0,
             bl[nh.NLE_BL_HUNGER] / 6.0,
             self._steps / self._max_steps,  # time left matters to the value of a state under a step limit
         )
         classes = obs.get("inv_oclasses")
         if classes is not None:
-            counts = np.bincount(classes[classes < N_OBJECT_CLASSES], minlength=N_OBJECT_CLASSES)
-            stats[N_STATUS:N_STATUS + N_OBJECT_CLASSES] = np.minimum(counts, 10) / 10.0
+            stats[N_STATUS:N_STATUS + N_OBJECT_CLASSES] = _class_counts(classes)
         message = obs["message"]
         if message[0]:
             for word in message.tobytes().split(b"\0", 1)[0].lower().split():
                 stats[N_STATUS + N_OBJECT_CLASSES + zlib.crc32(word) % N_MESSAGE_BUCKETS] = 1.0
-        return {"crop": crop, "map": cells.astype(np.uint8).reshape(n, *self._coarse), "stats": stats}
+        return stats
+
+
+#: Object-class counts (scaled) by the inventory's class bytes: the inventory seldom changes between steps.
+_CLASS_COUNTS: dict[bytes, np.ndarray] = {}
+
+
+def _class_counts(classes: np.ndarray) -> np.ndarray:
+    key = classes.tobytes()
+    counts = _CLASS_COUNTS.get(key)
+    if counts is None:
+        if len(_CLASS_COUNTS) >= 1024:
+            _CLASS_COUNTS.clear()
+        found = np.bincount(classes[classes < N_OBJECT_CLASSES], minlength=N_OBJECT_CLASSES)
+        counts = _CLASS_COUNTS[key] = (np.minimum(found, 10) / 10.0).astype(np.float32)
+    return counts
+
+
+class BatchObservation:
+    """The policy observations of several envs' PolicyObservation wrappers, converted together.
+
+    An env worker steps its envs one after the other and sends their observations as one batch; converting them
+    one by one cost a numpy call per env for each of take, bincount and the crop (docs/benchmarks.md). Here the
+    wrappers leave their observations raw (`deferred`) and one call per batch does each; the result is what
+    stacking their own conversions would give (tested), and their `observation_seconds` share its time.
+    """
+
+    def __init__(self, wrappers: list[PolicyObservation]) -> None:
+        first = wrappers[0]
+        if any(w.crop != first.crop or w._padded.shape != first._padded.shape for w in wrappers):
+            raise ValueError("a batch converts envs with one crop size and one map size")
+        self.wrappers = wrappers
+        count, n = len(wrappers), len(MAP_CHANNELS)
+        self._padded = np.full((count, *first._padded.shape), PAD_GLYPH, dtype=np.int16)
+        self._first_bin = (np.arange(count, dtype=np.intp) * (n + 1) * first._n_blocks)[:, None, None]
+        self._window = np.arange(first.crop)
+        self._envs = np.arange(count)[:, None, None]
+        for wrapper in wrappers:
+            wrapper.deferred = True
+
+    def __call__(self) -> dict[str, np.ndarray]:
+        """The stacked policy observations of the wrappers' last observations."""
+        start = time.perf_counter()
+        first, raws = self.wrappers[0], [w.raw for w in self.wrappers]
+        glyphs = np.stack([raw["glyphs"] for raw in raws])
+        blstats = [raw["blstats"].tolist() for raw in raws]
+        rows, cols = glyphs.shape[1:]
+        xs = np.array([bl[nh.NLE_BL_X] for bl in blstats])
+        ys = np.array([bl[nh.NLE_BL_Y] for bl in blstats])
+        h = first._half
+        self._padded[:, h:-h, h:-h] = glyphs
+        crop = self._padded[self._envs, ys[:, None, None] + self._window[:, None],
+                            xs[:, None, None] + self._window[None, :]]
+
+        index = first._channel_base.take(glyphs)
+        index += first._block
+        index += self._first_bin
+        on_map = np.flatnonzero((ys >= 0) & (ys < rows) & (xs >= 0) & (xs < cols))
+        agent = first._block[ys[on_map], xs[on_map]]
+        index[on_map, ys[on_map], xs[on_map]] = agent + self._first_bin[on_map, 0, 0]  # the agent's cell: channel 0
+        n, blocks = len(MAP_CHANNELS), first._n_blocks
+        cells = np.bincount(index.ravel(), minlength=len(raws) * (n + 1) * blocks).reshape(len(raws), n + 1, blocks)
+        stats = np.stack([w.stats(raw, bl, rows, cols) for w, raw, bl in zip(self.wrappers, raws, blstats,
+                                                                              strict=True)])
+        share = (time.perf_counter() - start) / len(raws)
+        for wrapper in self.wrappers:
+            wrapper.observation_seconds += share
+        return {"crop": crop, "map": cells[:, :n].astype(np.uint8).reshape(len(raws), n, *first._coarse),
+                "stats": stats}

@@ -30,6 +30,7 @@ import autoreward.train.shaping  # noqa: F401 - the reward wrapper, which calls 
 from autoreward.reward.walls import AUDIT_WALL, apply_os_walls, die_with_parent, limit_memory
 from autoreward.train.config import SPIN_S
 from autoreward.train.levels import route_minihack_levels
+from autoreward.train.observation import BatchObservation, PolicyObservation
 
 
 def wait_readable(conn: Connection, spin_s: float = SPIN_S) -> None:
@@ -79,12 +80,25 @@ def step_env(env: Any, action: Any) -> tuple[Any, float, bool, dict, dict]:
 _CLOCK = {"steps": 0, "step_s": 0.0}
 
 
-def _answer(envs: list[Any], cmd: str, data: Any) -> Any:
+def batch_observation(envs: list[Any]) -> BatchObservation | None:
+    """One converter for the policy observations of all `envs` when they are NetHack's (None: each env converts
+    its own, as MiniGrid's do)."""
+    if not envs or not all(isinstance(env, PolicyObservation) for env in envs):
+        return None
+    try:
+        return BatchObservation(envs)
+    except ValueError:  # envs of different shapes: each converts its own
+        return None
+
+
+def _answer(envs: list[Any], cmd: str, data: Any, batch: BatchObservation | None = None) -> Any:
+    """The answer to one command of the trainer; `batch` converts the envs' observations together."""
     if cmd == "step":
         start = time.perf_counter()
         results = [step_env(env, action) for env, action in zip(envs, data, strict=True)]
         obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
-        answer = _stack(obs), np.array(rewards), np.array(dones), list(infos), list(reset_infos)
+        stacked = _stack(obs) if batch is None else batch()
+        answer = stacked, np.array(rewards), np.array(dones), list(infos), list(reset_infos)
         _CLOCK["steps"] += len(envs)
         _CLOCK["step_s"] += time.perf_counter() - start
         return answer
@@ -95,7 +109,7 @@ def _answer(envs: list[Any], cmd: str, data: Any) -> Any:
         results = [env.reset(seed=seed, **({"options": opt} if opt else {}))
                    for env, seed, opt in zip(envs, seeds, options, strict=True)]
         obs, infos = zip(*results, strict=True)
-        return _stack(obs), list(infos)
+        return (_stack(obs) if batch is None else batch()), list(infos)
     if cmd == "call":
         index, method, args, kwargs = data
         return getattr(envs[index], method)(*args, **kwargs)
@@ -157,12 +171,13 @@ def serve(conn: Connection) -> int:
                      f"({int(setup['memory_bytes']) / 2**30:g} GiB above the envs' own)")
         walls.append("audit hook armed around every reward call")
         conn.send((True, (envs[0].observation_space, envs[0].action_space, walls)))
+        batch = batch_observation(envs)
         while True:
             wait_readable(conn, spin_s)
             cmd, data = conn.recv()  # from the trainer: trusted
             if cmd == "close":
                 break
-            conn.send((True, _answer(envs, cmd, data)))
+            conn.send((True, _answer(envs, cmd, data, batch)))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return 0
     except MemoryError:
