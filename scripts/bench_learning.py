@@ -2,8 +2,9 @@
 """Benchmark: does a training setting learn as well per step? Evaluated success along training, per seed.
 
 Trains with the example reward under each named setting (the old defaults: 8 envs x 128 steps in one worker;
-serial, 2026-12-02's: 32 envs x 32 steps, workers per core; the new: 64 envs x 16 steps, workers per core, the
-update overlapped with the first half of the next rollout), saves the policy at every checkpoint and evaluates
+serial, 2026-12-02's: 32 envs x 32 steps, workers per core; join50, 2026-12-03's: 64 envs x 16 steps, workers
+per core, the update overlapped with the first half of the next rollout; the new: the same joined at 3/4;
+slim: the new with half-width first layers), saves the policy at every checkpoint and evaluates
 it on the task's own success (seeded games, apart from training's). Training results do not depend on the
 machine's load (the rollouts are synchronous and seeded, an overlapped update is joined at a fixed step);
 steps/s does, so it is measured separately (`autoreward bench train`) and success at equal wall-clock is read
@@ -36,9 +37,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "serial": {"envs": 32, "ppo": PPOConfig(n_steps=32, overlap=False)},
     "new": {},  # today's defaults
     # the extractor's two first layers half as wide (crop 128 -> 64, map 64 -> 32): half the update's products
-    # the update joined three quarters into the next rollout (more time to finish beside it, more steps acted
-    # one update behind)
-    "join75": {"ppo": PPOConfig(join_at=0.75)},
+    # 2026-12-03's: the update joined halfway into the next rollout (the new joins at 3/4: more time to finish
+    # beside it, more steps acted one update behind)
+    "join50": {"ppo": PPOConfig(join_at=0.5)},
     "slim": {"network": NetworkConfig(crop_features=64, map_features=32)},
 }
 

@@ -96,7 +96,7 @@ def _train_commands(sub: Any) -> None:
                        help="walled processes running the envs and the reward code: -1 auto (one per core, at "
                             "least 4 envs each); 0 inside the trainer, only with --reward none (default %(default)s)")
     train.add_argument("--serial-update", action="store_true",
-                       help="update after each rollout as plain PPO does (default: during the first half of the next "
+                       help="update after each rollout as plain PPO does (default: during the first 3/4 of the next "
                             "rollout, which acts one update behind until then; docs/benchmarks.md)")
     train.add_argument("--reward-memory-mb", type=positive, default=WorkerConfig.reward_memory_mb,
                        help="memory reward code may hold per env worker, above the envs' own (default "

@@ -107,12 +107,12 @@ class CodeSharer:
         self._libc = _libc()
         self._fd = os.open(library, os.O_RDONLY | os.O_CLOEXEC)
         self._size = os.fstat(self._fd).st_size
-        self._checked: dict[tuple[int, int], bool] = {}  # a copy's (device, inode) -> identical to the library
+        self._checked: dict[tuple[int, ...], bool] = {}  # a copy's identity -> identical to the library
 
     def same_as_library(self, copy: str) -> bool:
         """Whether the file at `copy` holds the library's bytes (read once per file: NLE never writes its copy)."""
         found = os.stat(copy)
-        key = (found.st_dev, found.st_ino)
+        key = (found.st_dev, found.st_ino, found.st_size, found.st_ctime_ns)  # a reused inode is another file
         if key not in self._checked:
             with open(copy, "rb") as handle:
                 self._checked[key] = (os.fstat(handle.fileno()).st_size == self._size

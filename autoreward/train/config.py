@@ -39,7 +39,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     # update while the next rollout is collected, one update behind (autoreward.train.overlap); False: plain PPO
     overlap: bool = True
-    join_at: float = 0.5  # with overlap: the share of the next rollout's steps after which the update's weights act
+    join_at: float = 0.75  # with overlap: the share of the next rollout's steps after which the update's weights act
 
 
 @dataclass

@@ -1,18 +1,18 @@
-"""SB3's PPO with its update overlapped with the first half of the next rollout (a policy lag of at most one).
+"""SB3's PPO with its update overlapped with the first 3/4 of the next rollout (a policy lag of at most one).
 
 Plain PPO alternates: the envs wait while the trainer updates, and the trainer waits while the envs step. Here
 update k runs in a thread, on a learner copy of the policy, while rollout k+1 starts with the acting policy; a
-fixed share of the way into that rollout (`join_at`, half by default) the update is joined and its weights act
-from the next step on. So the first half of rollout k+1 comes from the policy one update behind the learner that
-will learn from it, the second half from that learner's own. PPO's ratio is taken against the log-probabilities
+fixed share of the way into that rollout (`join_at`, 3/4 by default: PPOConfig.join_at) the update is joined and
+its weights act from the next step on. So the first 3/4 of rollout k+1 come from the policy one update behind the
+learner that will learn from it, the rest from that learner's own. PPO's ratio is taken against the log-probabilities
 recorded when acting (SB3's, unchanged), so each transition is weighted against the policy that really chose it.
 
 Everything else is SB3's own: `collect_rollouts` and `train` unchanged, the same number of updates on the same
 amount of data, and results as deterministic as plain PPO's: the join happens at a fixed step, whatever the
 threads' timing, the update draws its minibatches from numpy's generator and acting samples from torch's. Torch
 runs the update's ops without the GIL, so with a core to spare the update costs the rollout little. Measured on
-KeyRoom (docs/benchmarks.md): joining only at the rollout's end (lag 1 throughout) learned less per step; this
-did not.
+KeyRoom (docs/benchmarks.md): joining only at the rollout's end (lag 1 throughout) learned less per step; joining
+halfway or three quarters of the way did not, and 3/4 leaves the update time to finish beside the rollout.
 
 During `learn()`, `policy` is the acting copy (a checkpoint saved then holds the weights that act, with an unused
 optimizer); after it, the learner's weights and optimizer.

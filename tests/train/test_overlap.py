@@ -1,5 +1,5 @@
-"""PPO with its update overlapped with the next rollout (autoreward.train.overlap): the first half of a rollout
-acts one update behind, the rest with that update's result; otherwise it is SB3's PPO (the same first update,
+"""PPO with its update overlapped with the next rollout (autoreward.train.overlap): the first 3/4 of a rollout
+act one update behind, the rest with that update's result; otherwise it is SB3's PPO (the same first update,
 deterministic), saves what it learned, and stops cleanly on a failure or Ctrl-C; `autoreward train` uses it by
 default and plain PPO with `ppo.overlap=False`."""
 
@@ -59,19 +59,19 @@ def test_one_rollout_learns_exactly_what_plain_ppo_learns():
     assert overlapped._n_updates == plain._n_updates == 2  # n_epochs
 
 
-def test_the_first_half_of_a_rollout_acts_one_update_behind_the_rest_with_its_result():
+def test_the_first_steps_of_a_rollout_act_one_update_behind_the_rest_with_its_result():
     plain = make(PPO)
     plain.learn(ROLLOUT)  # theta_1: one update on the first rollout
     overlapped, acting = make(OverlappedPPO), ActingWeights()
     overlapped.learn(3 * ROLLOUT, callback=acting)
-    half = N_STEPS // 2
-    assert overlapped.join_step == half
+    join = round(PPOConfig().join_at * N_STEPS)  # the default: 3/4 of the steps
+    assert overlapped.join_step == join == 12
     first, second, third = acting.rollouts
     theta_0, theta_1 = first[0], weights(plain)
     assert all(same(w, theta_0) for w in first)
-    # rollout 1: steps 1..half chose their actions with theta_0 (update 0 running), the others with theta_1
-    assert all(same(w, theta_0) for w in second[:half]) and all(same(w, theta_1) for w in second[half:])
-    assert same(third[0], theta_1) and not same(third[-1], theta_1)  # update 1 joined halfway through rollout 2
+    # rollout 1: steps 1..join chose their actions with theta_0 (update 0 running), the others with theta_1
+    assert all(same(w, theta_0) for w in second[:join]) and all(same(w, theta_1) for w in second[join:])
+    assert same(third[0], theta_1) and not same(third[-1], theta_1)  # update 1 joined within rollout 2
     assert overlapped._n_updates == plain._n_updates * 3  # every rollout is learned from, the last one too
     assert overlapped.update_seconds > 0
 
