@@ -20,7 +20,9 @@ SPIN_S = 0.003  # how long a waiting side (trainer or env worker) polls before i
 DEFAULT_ENVS = 64  # envs per training: one policy forward serves them all, several per worker share the hand-off
 MIN_ENVS_PER_WORKER = 4  # fewer envs per worker process would cost more in messages than the extra core brings
 REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the envs' own memory
-WORKER_NICE = 10  # env workers' CPU priority below the trainer's (autoreward.train.worker.lower_priority)
+# env workers' CPU priority below the trainer's (autoreward.train.worker.lower_priority): 5 lets the trainer's group
+# outweigh two workers' (1024 against 2 x 335) while a worker still keeps a third of a core against another job
+WORKER_NICE = 5
 
 
 @dataclass
