@@ -66,13 +66,13 @@ class PolicyObservation(gym.ObservationWrapper):
         self.crop = crop
         rows, cols = env.observation_space["glyphs"].shape
         self._half = crop // 2
-        self._padded = np.full((rows + 2 * self._half, cols + 2 * self._half), PAD_GLYPH, dtype=np.int16)
         self._coarse = (-(-rows // BLOCK[0]), -(-cols // BLOCK[1]))
         self._n_blocks = self._coarse[0] * self._coarse[1]
         ys, xs = np.indices((rows, cols))
         self._block = ((ys // BLOCK[0]) * self._coarse[1] + xs // BLOCK[1]).astype(np.intp)  # coarse cell of a cell
         # glyph id -> the first bincount slot of its channel (channel * blocks)
         self._channel_base = _CHANNEL_OF_GLYPH.astype(np.intp) * self._n_blocks
+        self._maps = _CropsAndMaps(self, 1)
         self._max_steps = max(1, int(getattr(env.unwrapped, "_max_episode_steps", 1) or 1))
         self._steps = 0
         self.raw: dict[str, np.ndarray] = {}  # the last NLE observation, for callers that build a State from it
@@ -112,20 +112,8 @@ class PolicyObservation(gym.ObservationWrapper):
     def _convert(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.raw = obs
         glyphs, bl = obs["glyphs"], obs["blstats"].tolist()  # Python ints: numpy scalar arithmetic costs ~1 µs a go
-        rows, cols = glyphs.shape
-        x, y = bl[nh.NLE_BL_X], bl[nh.NLE_BL_Y]
-        h = self._half
-        self._padded[h:-h, h:-h] = glyphs
-        crop = self._padded[y:y + self.crop, x:x + self.crop].copy()
-
-        index = self._channel_base.take(glyphs)
-        index += self._block
-        if 0 <= y < rows and 0 <= x < cols:
-            index[y, x] = self._block[y, x]  # the agent's cell: channel 0
-        n = len(MAP_CHANNELS)
-        cells = np.bincount(index.ravel(), minlength=(n + 1) * self._n_blocks)[:n * self._n_blocks]
-        stats = self.stats(obs, bl, rows, cols)
-        return {"crop": crop, "map": cells.astype(np.uint8).reshape(n, *self._coarse), "stats": stats}
+        crop, cells = self._maps(glyphs[None], [bl[nh.NLE_BL_X]], [bl[nh.NLE_BL_Y]])
+        return {"crop": crop[0], "map": cells[0], "stats": self.stats(obs, bl, *glyphs.shape)}
 
     def stats(self, obs: dict[str, np.ndarray], bl: list[int], rows: int, cols: int) -> np.ndarray:
         """The status features, object-class counts and message buckets of one observation (blstats as `bl`)."""
@@ -163,6 +151,37 @@ def _class_counts(classes: np.ndarray) -> np.ndarray:
     return counts
 
 
+class _CropsAndMaps:
+    """The glyph crops and coarse maps of a batch of `count` maps (PolicyObservation's tables; buffers reused)."""
+
+    def __init__(self, view: PolicyObservation, count: int) -> None:
+        self.view = view
+        rows, cols = view._block.shape
+        h = view._half
+        self._padded = np.full((count, rows + 2 * h, cols + 2 * h), PAD_GLYPH, dtype=np.int16)
+        self._first_bin = (np.arange(count, dtype=np.intp) * (len(MAP_CHANNELS) + 1) * view._n_blocks)[:, None, None]
+        self._window = np.arange(view.crop)
+        self._maps = np.arange(count)[:, None, None]
+
+    def __call__(self, glyphs: np.ndarray, xs: list[int], ys: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (count x k x k glyph ids) and maps (count x C x 7 x 20 cell counts) of `glyphs` (count x 21 x 79),
+        the agent of map i at (xs[i], ys[i])."""
+        view, count = self.view, len(glyphs)
+        x, y = np.asarray(xs), np.asarray(ys)
+        h = view._half
+        self._padded[:, h:-h, h:-h] = glyphs
+        crop = self._padded[self._maps, y[:, None, None] + self._window[:, None], x[:, None, None] + self._window]
+        index = view._channel_base.take(glyphs)
+        index += view._block
+        index += self._first_bin
+        rows, cols = glyphs.shape[1:]
+        on = np.flatnonzero((y >= 0) & (y < rows) & (x >= 0) & (x < cols))
+        index[on, y[on], x[on]] = view._block[y[on], x[on]] + self._first_bin[on, 0, 0]  # the agent's cell: channel 0
+        n, blocks = len(MAP_CHANNELS), view._n_blocks
+        cells = np.bincount(index.ravel(), minlength=count * (n + 1) * blocks).reshape(count, n + 1, blocks)
+        return crop, cells[:, :n].astype(np.uint8).reshape(count, n, *view._coarse)
+
+
 class BatchObservation:
     """The policy observations of several envs' PolicyObservation wrappers, converted together.
 
@@ -174,43 +193,24 @@ class BatchObservation:
 
     def __init__(self, wrappers: list[PolicyObservation]) -> None:
         first = wrappers[0]
-        if any(w.crop != first.crop or w._padded.shape != first._padded.shape for w in wrappers):
+        if any(w.crop != first.crop or w._block.shape != first._block.shape for w in wrappers):
             raise ValueError("a batch converts envs with one crop size and one map size")
         self.wrappers = wrappers
-        count, n = len(wrappers), len(MAP_CHANNELS)
-        self._padded = np.full((count, *first._padded.shape), PAD_GLYPH, dtype=np.int16)
-        self._first_bin = (np.arange(count, dtype=np.intp) * (n + 1) * first._n_blocks)[:, None, None]
-        self._window = np.arange(first.crop)
-        self._envs = np.arange(count)[:, None, None]
+        self._maps = _CropsAndMaps(first, len(wrappers))
         for wrapper in wrappers:
             wrapper.deferred = True
 
     def __call__(self) -> dict[str, np.ndarray]:
         """The stacked policy observations of the wrappers' last observations."""
         start = time.perf_counter()
-        first, raws = self.wrappers[0], [w.raw for w in self.wrappers]
+        raws = [w.raw for w in self.wrappers]
         glyphs = np.stack([raw["glyphs"] for raw in raws])
         blstats = [raw["blstats"].tolist() for raw in raws]
         rows, cols = glyphs.shape[1:]
-        xs = np.array([bl[nh.NLE_BL_X] for bl in blstats])
-        ys = np.array([bl[nh.NLE_BL_Y] for bl in blstats])
-        h = first._half
-        self._padded[:, h:-h, h:-h] = glyphs
-        crop = self._padded[self._envs, ys[:, None, None] + self._window[:, None],
-                            xs[:, None, None] + self._window[None, :]]
-
-        index = first._channel_base.take(glyphs)
-        index += first._block
-        index += self._first_bin
-        on_map = np.flatnonzero((ys >= 0) & (ys < rows) & (xs >= 0) & (xs < cols))
-        agent = first._block[ys[on_map], xs[on_map]]
-        index[on_map, ys[on_map], xs[on_map]] = agent + self._first_bin[on_map, 0, 0]  # the agent's cell: channel 0
-        n, blocks = len(MAP_CHANNELS), first._n_blocks
-        cells = np.bincount(index.ravel(), minlength=len(raws) * (n + 1) * blocks).reshape(len(raws), n + 1, blocks)
+        crop, cells = self._maps(glyphs, [bl[nh.NLE_BL_X] for bl in blstats], [bl[nh.NLE_BL_Y] for bl in blstats])
         stats = np.stack([w.stats(raw, bl, rows, cols) for w, raw, bl in zip(self.wrappers, raws, blstats,
                                                                               strict=True)])
         share = (time.perf_counter() - start) / len(raws)
         for wrapper in self.wrappers:
             wrapper.observation_seconds += share
-        return {"crop": crop, "map": cells[:, :n].astype(np.uint8).reshape(len(raws), n, *first._coarse),
-                "stats": stats}
+        return {"crop": crop, "map": cells, "stats": stats}

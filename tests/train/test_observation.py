@@ -77,3 +77,29 @@ def test_envs_that_are_not_nethacks_convert_their_own():
     assert not isinstance(envs[0], PolicyObservation)
     assert batch_observation(envs) is None
     envs[0].close()
+
+
+def test_crop_and_map_follow_their_definition():
+    """An oracle written cell by cell: the crop is the k x k glyphs around the agent (PAD_GLYPH off the map); each
+    coarse cell counts the 3 x 4 map cells of each channel, the agent's own cell in channel 0."""
+    from autoreward.train.observation import _CHANNEL_OF_GLYPH, BLOCK, MAP_CHANNELS, PAD_GLYPH
+
+    env = make_env(KEYROOM, 3, None)
+    env.reset()
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        obs = env.step(int(rng.integers(env.action_space.n)))[0]
+        raw = env.raw
+        glyphs, x, y = raw["glyphs"], int(raw["blstats"][0]), int(raw["blstats"][1])
+        rows, cols, half = *glyphs.shape, env.crop // 2
+        crop = np.full((env.crop, env.crop), PAD_GLYPH)
+        expected = np.zeros((len(MAP_CHANNELS), -(-rows // BLOCK[0]), -(-cols // BLOCK[1])), dtype=np.uint8)
+        for r in range(rows):
+            for c in range(cols):
+                if abs(r - y) <= half and abs(c - x) <= half:
+                    crop[r - y + half, c - x + half] = glyphs[r, c]
+                channel = 0 if (r, c) == (y, x) else _CHANNEL_OF_GLYPH[glyphs[r, c]]
+                if channel < len(MAP_CHANNELS):
+                    expected[channel, r // BLOCK[0], c // BLOCK[1]] += 1
+        assert np.array_equal(obs["crop"], crop) and np.array_equal(obs["map"], expected)
+    env.close()
