@@ -54,6 +54,10 @@ class ShapedReward(gym.Wrapper):
         self._memory: dict[Any, Any] = {}
         self._steps = 0
         self.error: str | None = None
+        # True (an env worker sets it): a step that does not end the episode leaves its reward call pending, and
+        # `finish()` makes it once the worker has stepped all its envs, so that reward code runs warm, call after call
+        self.deferred = False
+        self._pending: tuple[Any, Any, dict[str, Any]] | None = None
         self.reward_seconds = 0.0  # time spent building States and calling the reward (`bench train` reads it)
 
     def reset(self, **kwargs: Any):  # type: ignore[override]
@@ -61,30 +65,52 @@ class ShapedReward(gym.Wrapper):
         self._prev = State.copy_from(obs) if self.make_state is None else self.make_state(obs, info=info)
         self._memory = {}
         self._steps = 0
+        self._pending = None  # a new episode: an unfinished step of the last one is abandoned with it
         return obs, info
 
     def step(self, action):  # type: ignore[override]
+        if self._pending is not None:
+            raise RuntimeError("ShapedReward.step while a deferred reward call is pending: call finish() first")
         obs, task_reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         info[TASK_REWARD] = task_reward
-        if self.error is None:
-            start = time.perf_counter()
-            try:
-                return self._shaped(obs, task_reward, terminated, truncated, info, action)
-            finally:
-                self.reward_seconds += time.perf_counter() - start
-        info[REWARD_ERROR] = self.error  # an earlier step failed: the task reward alone is paid
-        return obs, self.task_coef * task_reward, terminated, truncated, info
+        if self.error is not None:
+            info[REWARD_ERROR] = self.error  # an earlier step failed: the task reward alone is paid
+            return obs, self.task_coef * task_reward, terminated, truncated, info
+        start = time.perf_counter()
+        try:
+            state = self._state(obs, task_reward, terminated, truncated, info)
+            if self.deferred and not (terminated or truncated):  # the reset that follows an end needs _prev now
+                self._pending = (state, action, info)
+                return obs, self.task_coef * task_reward, terminated, truncated, info
+            return obs, self.task_coef * task_reward + self._call(state, action, info), terminated, truncated, info
+        finally:
+            self.reward_seconds += time.perf_counter() - start
 
-    def _shaped(self, obs: Any, task_reward: float, terminated: bool, truncated: bool, info: dict[str, Any],
-                action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """The step's result with the reward function's total added, or, when it fails, its error recorded."""
+    def finish(self) -> float:
+        """The reward function's total for the step that a `deferred` step left pending (0.0 when none): add it
+        to that step's reward. Its components, or its failure, go into that step's info as in `step`."""
+        pending = self._pending
+        if pending is None:
+            return 0.0
+        self._pending = None
+        start = time.perf_counter()
+        try:
+            return self._call(*pending)
+        finally:
+            self.reward_seconds += time.perf_counter() - start
+
+    def _state(self, obs: Any, task_reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> Any:
+        """The State of this step, copied now (NLE overwrites its buffers on the env's next step)."""
         if self.make_state is None:
             end = info.get(END_STATUS, 0)
-            state = State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
-                                    self._steps)  # NLE's reward is a float, its flags are bools
-        else:
-            state = self.make_state(obs, task_reward, terminated, truncated, info, self._steps)
+            return State.copy_from(obs, task_reward, terminated or truncated, end == TASK_SUCCESSFUL, end == DEATH,
+                                   self._steps)  # NLE's reward is a float, its flags are bools
+        return self.make_state(obs, task_reward, terminated, truncated, info, self._steps)
+
+    def _call(self, state: Any, action: Any, info: dict[str, Any]) -> float:
+        """Call the reward function on (prev, action, state): its total, with the components in `info`; when it
+        fails, 0.0 and the reason in `info[REWARD_ERROR]` (the task reward alone is paid from here on)."""
         wall = AUDIT_WALL
         wall.arm()
         try:  # the hot path: this runs on every environment step
@@ -108,9 +134,9 @@ class ShapedReward(gym.Wrapper):
                     self._prev = state
                     info[REWARD_COMPONENTS] = components
                     info[REWARD_TOTAL] = total
-                    return obs, self.task_coef * task_reward + total, terminated, truncated, info
+                    return total
         info[REWARD_ERROR] = self.error  # the trainer stops; until then the task reward alone is paid
-        return obs, self.task_coef * task_reward, terminated, truncated, info
+        return 0.0
 
     def close(self) -> None:
         if self._timer:

@@ -22,15 +22,21 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import numpy.linalg
 
-import autoreward.reward.static
-import autoreward.train.shaping  # noqa: F401 - the reward wrapper, which calls rewards
+import autoreward.reward.static  # noqa: F401 - loaded before the walls: reward loading checks with it
+from autoreward.calm.transition import TransitionInfo
+from autoreward.intrinsic.messages import MessageInfo
 from autoreward.reward.walls import AUDIT_WALL, apply_os_walls, die_with_parent, limit_memory
 from autoreward.train.config import SPIN_S
 from autoreward.train.levels import route_minihack_levels
 from autoreward.train.observation import BatchObservation, PolicyObservation
+from autoreward.train.shaping import ShapedReward
+
+#: Wrappers that hand the reward of the env they wrap on unchanged: above ShapedReward, its total can be added later.
+_PASS_REWARD = (gym.ObservationWrapper, MessageInfo, TransitionInfo)
 
 
 def wait_readable(conn: Connection, spin_s: float = SPIN_S) -> None:
@@ -91,14 +97,39 @@ def batch_observation(envs: list[Any]) -> BatchObservation | None:
         return None
 
 
-def _answer(envs: list[Any], cmd: str, data: Any, batch: BatchObservation | None = None) -> Any:
-    """The answer to one command of the trainer; `batch` converts the envs' observations together."""
+def deferred_rewards(envs: list[Any]) -> list[ShapedReward] | None:
+    """The envs' reward wrappers, set to leave their reward calls for `finish()` after the worker has stepped every
+    env (see `_answer`), or None when an env has none or a wrapper above it might change the reward.
+
+    Reward code and State's helpers then run once per env in a row instead of once between two NLE steps, which
+    evict them from the caches (docs/benchmarks.md). The calls, their order and their results are the same; only
+    when they run within the worker's answer changes."""
+    found = []
+    for env in envs:
+        while isinstance(env, _PASS_REWARD):
+            env = env.env
+        if not isinstance(env, ShapedReward):
+            return None
+        found.append(env)
+    for wrapper in found:
+        wrapper.deferred = True
+    return found
+
+
+def _answer(envs: list[Any], cmd: str, data: Any, batch: BatchObservation | None = None,
+            shaped: list[ShapedReward] | None = None) -> Any:
+    """The answer to one command of the trainer; `batch` converts the envs' observations together, and `shaped`
+    (deferred_rewards) adds the reward functions' totals once every env has stepped."""
     if cmd == "step":
         start = time.perf_counter()
         results = [step_env(env, action) for env, action in zip(envs, data, strict=True)]
         obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
+        rewards = np.array(rewards, dtype=np.float64)
+        if shaped is not None:
+            for i, wrapper in enumerate(shaped):
+                rewards[i] += wrapper.finish()
         stacked = _stack(obs) if batch is None else batch()
-        answer = stacked, np.array(rewards), np.array(dones), list(infos), list(reset_infos)
+        answer = stacked, rewards, np.array(dones), list(infos), list(reset_infos)
         _CLOCK["steps"] += len(envs)
         _CLOCK["step_s"] += time.perf_counter() - start
         return answer
@@ -172,12 +203,13 @@ def serve(conn: Connection) -> int:
         walls.append("audit hook armed around every reward call")
         conn.send((True, (envs[0].observation_space, envs[0].action_space, walls)))
         batch = batch_observation(envs)
+        shaped = deferred_rewards(envs)
         while True:
             wait_readable(conn, spin_s)
             cmd, data = conn.recv()  # from the trainer: trusted
             if cmd == "close":
                 break
-            conn.send((True, _answer(envs, cmd, data, batch)))
+            conn.send((True, _answer(envs, cmd, data, batch, shaped)))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return 0
     except MemoryError:

@@ -16,12 +16,14 @@ def _wrapped(source: str, task_coef: float = 1.0, timeout: float = 1.0) -> Shape
     return ShapedReward(card_for(TASK).make(TASK, seed=0), load_reward(source), task_coef, timeout)
 
 
-def _run(env: ShapedReward, steps: int):
+def _run(env: ShapedReward, steps: int, deferred: bool = False):
     rng = np.random.default_rng(0)
     env.reset()
+    env.deferred = deferred
     out = []
     for _ in range(steps):
         _, reward, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        reward += env.finish()  # what an env worker does after stepping all its envs (0.0 when nothing is pending)
         out.append((reward, info))
         if terminated or truncated:
             env.reset()
@@ -47,11 +49,38 @@ def test_training_reward_adds_the_reward_function_to_the_task_reward():
     ("    while state.step == 4:\n        pass\n    return 0.0, {}\n", "per-call budget of 0.3 s at step 4"),
     ("    return 'a lot', {}\n", "broke the contract at step 1: total must be a float, got str"),
 ])
-def test_failing_reward_is_recorded_and_the_task_reward_goes_on(body, reason):
+@pytest.mark.parametrize("deferred", [False, True])
+def test_failing_reward_is_recorded_and_the_task_reward_goes_on(body, reason, deferred):
     env = _wrapped("def compute_reward(prev, action, state, memory):\n" + body, timeout=0.3)
-    results = _run(env, 10)
+    results = _run(env, 10, deferred)
     errors = [info["reward_error"] for _, info in results if "reward_error" in info]
     assert errors and reason in errors[0]
     failed = next(i for i, (_, info) in enumerate(results) if "reward_error" in info)
     for reward, info in results[failed:]:
         assert reward == info["task_reward"]  # only the task reward after a failure
+
+
+def test_a_deferred_call_gives_what_the_call_in_the_step_gives():
+    # Deferred (an env worker's batch): the step pays the task reward, finish() adds the function's total and fills
+    # the step's info; the calls see the same prev, state and memory, episode ends (called in the step) included.
+    source = ("def compute_reward(prev, action, state, memory):\n"
+              "    memory['n'] = memory.get('n', 0) + 1\n"
+              "    moved = 0.5 if prev.pos != state.pos else 0.0\n"
+              "    end = 1.0 if state.done else 0.0\n"
+              "    return moved + end + 0.01 * memory['n'], {'moved': moved, 'end': end, 'n': 0.01 * memory['n']}\n")
+    in_place, deferred = _run(_wrapped(source), 400), _run(_wrapped(source), 400, deferred=True)
+    assert any(info["reward_components"]["end"] for _, info in in_place)  # episodes ended within the run
+    assert in_place == deferred
+
+
+def test_a_step_while_a_call_is_pending_is_refused():
+    env = _wrapped("def compute_reward(prev, action, state, memory):\n    return 0.5, {'a': 0.5}\n")
+    env.reset()
+    env.deferred = True
+    _, reward, _, _, info = env.step(0)
+    assert "reward_components" not in info and reward == info["task_reward"]
+    with pytest.raises(RuntimeError, match="finish"):
+        env.step(0)
+    assert env.finish() == 0.5 and info["reward_components"] == {"a": 0.5}
+    assert env.finish() == 0.0  # nothing pending
+    env.close()

@@ -11,7 +11,9 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from autoreward.train.envs import make_env
+from autoreward.train.shaping import ShapedReward
 from autoreward.train.vec import WorkerError, WorkerVecEnv
+from autoreward.train.worker import deferred_rewards
 
 TASK = "MiniHack-Room-5x5-v0"
 
@@ -43,6 +45,44 @@ def _same(a, b):
 def test_worker_groups_match_in_process_envs():
     fns = [_factory(i) for i in range(3)]
     assert _same(_roll(WorkerVecEnv(fns, workers=2)), _roll(DummyVecEnv(fns)))
+
+
+_COUNTING = ("def compute_reward(prev, action, state, memory):\n"
+             "    memory['n'] = memory.get('n', 0) + 1\n"
+             "    moved = 0.01 if prev.pos != state.pos else 0.0\n"
+             "    return moved + 0.001 * memory['n'], {'moved': moved, 'count': 0.001 * memory['n']}\n")
+
+
+def test_workers_defer_reward_calls_to_the_same_results():
+    # A worker steps all its envs, then makes their reward calls (deferred_rewards): rewards, components and the
+    # memory and prev each call sees are those of calling the reward inside each step, episode ends included.
+    fns = [lambda rank=i: make_env(TASK, 100 + rank, _COUNTING) for i in range(4)]
+
+    def roll(venv):
+        venv.seed(7)
+        venv.reset()
+        rng = np.random.default_rng(0)
+        trace = []
+        for _ in range(80):
+            _, rewards, dones, infos = venv.step(rng.integers(8, size=venv.num_envs))
+            trace.append((rewards, dones, [(i.get("reward_components"), i.get("reward_error")) for i in infos]))
+        venv.close()
+        return trace
+
+    deferred, in_place = roll(WorkerVecEnv(fns, workers=2)), roll(DummyVecEnv(fns))
+    assert any(dones.any() for _, dones, _ in in_place)  # episode ends were met, and rewarded in place
+    assert all(error is None for _, _, infos in in_place for _, error in infos)
+    assert _same(deferred, in_place)
+
+
+def test_reward_calls_are_deferred_only_under_wrappers_that_pass_the_reward_on():
+    envs = [make_env(TASK, 0, _COUNTING, message_info=True), make_env(TASK, 1, _COUNTING)]
+    shaped = deferred_rewards(envs)
+    assert shaped is not None and all(isinstance(w, ShapedReward) and w.deferred for w in shaped)
+    assert deferred_rewards([make_env(TASK, 2, None)]) is None  # no reward code: the task reward alone
+    assert deferred_rewards([gym.wrappers.TransformReward(make_env(TASK, 3, _COUNTING), lambda r: 2 * r)]) is None
+    for env in envs:
+        env.close()
 
 
 def test_attribute_access_reaches_each_env():
