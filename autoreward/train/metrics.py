@@ -6,7 +6,6 @@ process): a non-numeric or non-finite component, or a total that is not their su
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -43,35 +42,39 @@ class RolloutMetrics:
     def add_step(self, infos: list[dict[str, Any]], dones: np.ndarray) -> None:
         """Record one vectorised step; sets `error` when the reward function failed or broke the contract."""
         self._steps += len(infos)
-        for i, info in enumerate(infos):
-            self._episode_return[i] += info.get(TASK_REWARD, 0.0)
-            self._episode_length[i] += 1
+        self._episode_return += [info.get(TASK_REWARD, 0.0) for info in infos]
+        self._episode_length += 1
+        for info in infos:
             if REWARD_ERROR in info and self.error is None:
                 self.error = info[REWARD_ERROR]
             components = info.get(REWARD_COMPONENTS)
             if components is not None:
                 self._add_components(components, info.get(REWARD_TOTAL, 0.0))
-            if dones[i]:
-                self._returns.append(float(self._episode_return[i]))
-                self._lengths.append(int(self._episode_length[i]))
-                self._successes.append(int(info.get(END_STATUS, 0)) == TASK_SUCCESSFUL)
-                self._episode_return[i] = 0.0
-                self._episode_length[i] = 0
+        for i in np.flatnonzero(dones):
+            self._returns.append(float(self._episode_return[i]))
+            self._lengths.append(int(self._episode_length[i]))
+            self._successes.append(int(infos[i].get(END_STATUS, 0)) == TASK_SUCCESSFUL)
+            self._episode_return[i] = 0.0
+            self._episode_length[i] = 0
 
     def _add_components(self, components: Any, reported_total: float) -> None:
         if not isinstance(components, dict):
             self.error = self.error or f"reward components must be a dict, got {type(components).__name__}"
             return
         total = 0.0
-        for name, value in components.items():
-            if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                self.error = self.error or f"reward component {name!r} is {value!r}: names must be str, values floats"
-                return
-            value = float(value)
-            if not math.isfinite(value):
+        store = self._components
+        for name, value in components.items():  # runs for every env on every step: plain floats take the short way
+            if type(value) is not float or type(name) is not str:
+                if (not isinstance(name, str) or isinstance(value, bool)
+                        or not isinstance(value, (int, float, np.number))):
+                    self.error = self.error or (f"reward component {name!r} is {value!r}: names must be str, "
+                                                "values floats")
+                    return
+                value = float(value)
+            if value - value != 0.0:  # NaN or infinity
                 self.error = self.error or f"reward component {name!r} is {value} (must be finite)"
                 return
-            self._components[name].append(value)
+            store[name].append(value)
             total += value
         if abs(total - reported_total) > 1e-6 * max(1.0, abs(total)):
             self.error = self.error or (f"the reward total {reported_total:.6g} is not the sum of its components "

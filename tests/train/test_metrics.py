@@ -31,7 +31,9 @@ def test_summary_has_component_stats_shares_and_outcomes(tmp_path):
 
 
 def test_contract_violations_in_components_are_errors():
-    for bad, message in [({"a": float("nan")}, "must be finite"), ({"a": "x"}, "values floats"),
+    for bad, message in [({"a": float("nan")}, "must be finite"), ({"a": float("-inf")}, "must be finite"),
+                         ({"a": np.float32("inf")}, "must be finite"), ({"a": "x"}, "values floats"),
+                         ({"a": True}, "values floats"), ({1: 1.0}, "names must be str"),
                          ([1.0], "must be a dict")]:
         metrics = RolloutMetrics(1, None)
         info = {"task_reward": 0.0, "reward_components": bad, "reward_total": 0.0}
@@ -40,6 +42,9 @@ def test_contract_violations_in_components_are_errors():
     metrics = RolloutMetrics(1, None)
     metrics.add_step([_info({"a": 1.0}, total=2.0)], np.array([False]))
     assert "not the sum" in metrics.error
+    metrics = RolloutMetrics(1, None)  # numbers that are not Python floats are taken as floats
+    metrics.add_step([_info({"a": np.float32(0.5), "b": 2}, total=2.5)], np.array([False]))
+    assert metrics.error is None
 
 
 def test_reward_errors_from_workers_are_kept():
