@@ -184,7 +184,10 @@ class State:
     def has_item(self, text: str) -> bool:
         """True when an inventory line contains `text` (case-insensitive), e.g. has_item('key')."""
         text = text.lower()
-        return any(text in line for line in self._inventory()[1])
+        _, lines, joined = self._inventory()
+        if text and "\n" not in text:  # rows hold no newline: a match in the joined rows is a match in one row
+            return text in joined
+        return any(text in line for line in lines)
 
     def _inventory(self) -> InventoryLines:
         lines = self._cache.get("inventory")

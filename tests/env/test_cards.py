@@ -111,6 +111,8 @@ def test_inventory_decodes_each_state_own_rows():
         assert gapped.inventory == ("a Wand of Digging", "2 uncursed food rations")
         assert gapped.has_item("WAND of digging") and gapped.has_item("food") and not gapped.has_item("key")
         assert key.has_item("Skeleton Key") and not key.has_item("wand")
+        assert not key.has_item("hand)\na skel") and not key.has_item("hand)a skel")  # never across two rows
+        assert key.has_item("") and not empty.has_item("")  # the empty text is in every row, and there is none
     assert _inventory_state((1, "a skeleton key"), (0, "a +0 short sword (weapon in hand)")).inventory == (
         "a +0 short sword (weapon in hand)", "a skeleton key")  # row order, not insertion order
 
