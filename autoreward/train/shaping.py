@@ -36,7 +36,9 @@ class ShapedReward(gym.Wrapper):
     """Adds a reward function to the task reward; puts its components and the task reward in `info`.
 
     Every result is checked against the contract here, in the process that ran the reward, so that only plain
-    floats and names leave it (the trainer never unpickles an object that reward code made).
+    floats and names leave it (the trainer never unpickles an object that reward code made). With `deferred` set
+    (autoreward.train.worker does), a step that does not end the episode pays the task reward and leaves its call
+    for `finish()`, which returns the total to add once all of the worker's envs have stepped.
     """
 
     def __init__(self, env: gym.Env, reward_fn: RewardFn, task_coef: float = 1.0,
