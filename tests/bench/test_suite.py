@@ -43,6 +43,7 @@ def counted(monkeypatch):
     return calls
 
 
+@pytest.mark.slow  # ~30-50 s on a 2-core VM: the default run stays under 10 minutes; CI runs it
 def test_suite_writes_table_json_plot_and_resumes(tmp_path, counted, capsys):
     before = BENCHMARKS_MD.read_bytes() if BENCHMARKS_MD.is_file() else None
     events: list[tuple[str, dict]] = []

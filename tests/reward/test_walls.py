@@ -225,6 +225,7 @@ def test_train_json_reports_the_walls(tmp_path):
     assert "clean environment (no credentials)" in result.isolation
 
 
+@pytest.mark.slow  # ~30-50 s on a 2-core VM: the default run stays under 10 minutes; CI runs it
 def test_iterate_candidates_train_without_credentials(tmp_path, monkeypatch):
     from autoreward.synth.loop import iterate
     from autoreward.synth.store import IterateConfig

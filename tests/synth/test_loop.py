@@ -120,6 +120,7 @@ def test_inspect_shows_every_candidate(finished_run, capsys):
     assert main(["inspect", root, "--candidate", "7/7"]) == 2
 
 
+@pytest.mark.slow  # ~30-50 s on a 2-core VM: the default run stays under 10 minutes; CI runs it
 def test_killed_run_resumes_without_redoing_finished_candidates(tmp_path):
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "autoreward.cli", "iterate", TASK, "--rounds", "2", "--candidates", "2",

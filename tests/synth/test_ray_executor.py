@@ -91,6 +91,7 @@ def _layout(out: Path) -> set[str]:
     return {re.sub(r"/events\.out\.tfevents\.[^/]+$", "/events.out.tfevents.*", name) for name in files}
 
 
+@pytest.mark.slow  # ~30-50 s on a 2-core VM: the default run stays under 10 minutes; CI runs it
 def test_iterate_on_a_ray_cluster_runs_on_the_worker_node_and_survives_a_killed_task(cluster, tmp_path):
     head, worker = cluster[0].head_node, cluster[1]
     local_out, ray_out = tmp_path / "local", tmp_path / "ray"
