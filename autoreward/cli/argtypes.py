@@ -76,6 +76,12 @@ def positive_float(text: str) -> float:
     return value
 
 
+def significance(text: str) -> float:
+    if not 0 < (value := finite(text)) <= 1:
+        raise argparse.ArgumentTypeError(f"a p-value threshold is above 0 and at most 1, got {text}")
+    return value
+
+
 def share(text: str) -> float:
     if not 0 <= (value := finite(text)) <= 1:
         raise argparse.ArgumentTypeError(f"a share is 0 to 1, got {text}")

@@ -19,6 +19,7 @@ from autoreward.cli.argtypes import (
     positive_float,
     seed,
     share,
+    significance,
     workers,
 )
 from autoreward.cli.common import TOKEN_ENV
@@ -182,6 +183,10 @@ def _synth_commands(sub: Any) -> None:
                          "(seed+1, seed+2, ...) and choose the answer by mean success (default %(default)s; 0: off)")
     it.add_argument("--confirm-top", type=positive, default=IterateConfig.confirm_top,
                     help="how many candidates to confirm (default %(default)s)")
+    it.add_argument("--significance", type=significance, default=IterateConfig.significance, metavar="P",
+                    help="a reward is handed back only when a one-sided Fisher exact test over the evaluation "
+                         "episodes puts its gain over the task reward alone at p <= P (default %(default)s; 1: any "
+                         "higher success)")
     it.add_argument("--baselines", metavar="DIR",
                     help="cache of task-reward-alone trainings shared by runs (default: OUT/baselines)")
     it.add_argument("--device", default=IterateConfig.device, choices=["auto", "cpu", "cuda"])

@@ -52,7 +52,8 @@ def cmd_iterate(args: argparse.Namespace) -> int:
         steps=args.steps, train_envs=args.train_envs, eval_episodes=args.eval_episodes, repairs=args.repairs,
         seed=args.seed, device=args.device, out=args.out, workers=args.workers, max_llm_calls=args.max_llm_calls,
         max_llm_cost=args.max_llm_cost, llm_api_base=args.llm_api_base, llm_timeout_s=args.llm_timeout,
-        confirm_seeds=args.confirm_seeds, confirm_top=args.confirm_top, baselines=args.baselines,
+        confirm_seeds=args.confirm_seeds, confirm_top=args.confirm_top, significance=args.significance,
+        baselines=args.baselines,
         executor=args.executor, ray_address=args.ray_address, gpus_per_candidate=args.gpus_per_candidate)
     if args.confirm_seeds < 0:
         raise UsageError("--confirm-seeds must be 0 or more")

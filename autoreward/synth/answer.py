@@ -1,5 +1,5 @@
 """The run's answer: the bar it must beat (the task reward alone), the confirmation on fresh seeds, and
-best/summary.json, which hands back a reward only when it beats no shaping.
+best/summary.json, which hands back a reward only when it clearly beats no shaping (synth.evidence).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from autoreward.io import write_json_atomic
 from autoreward.synth.baseline import MESSAGE_NONE_BEAT, NAME, submit_baseline
+from autoreward.synth.evidence import Evidence, judge, percent
 from autoreward.synth.executor import Executor, training_job
 from autoreward.synth.jobs import RetryableJobError
 from autoreward.synth.records import (
@@ -130,15 +131,22 @@ def _confirmation_result(name: str, seed: int, future: Future) -> dict[str, Any]
 
 def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[str, Any] | None,
                   confirmation: dict[str, Any] | None) -> RunSummary:
-    """The run's answer: the best reward (by mean success, then mean return) only when its success is above the
-    task reward alone's (over the confirmation seeds when there are any, else on the run's seed): equal success
-    is no gain, whatever the returns, so the answer is then the baseline. Written to best/summary.json."""
+    """The run's answer: the best reward (by mean success, then mean return) only when its success is clearly
+    above the task reward alone's (over the confirmation seeds when there are any, else on the run's seed): higher,
+    and not by episode noise (synth.evidence: a one-sided Fisher exact test at `significance`). Otherwise the
+    answer is the baseline, whatever the returns. Written to best/summary.json."""
+    config = store.config()
+    evidence: Evidence | None = None
     if confirmation is not None:
         entries = confirmation["entries"]
         base = {"success_rate": entries[0]["mean_success"], "mean_return": entries[0]["mean_return"]}
         rewards = entries[1:]
         top = max(rewards, key=lambda e: (e["mean_success"], e["mean_return"])) if rewards else None
-        chosen = top if top is not None and top["mean_success"] > base["success_rate"] else entries[0]
+        if top is not None:
+            evidence = judge([p["success_rate"] for p in top["per_seed"]],
+                             [p["success_rate"] for p in entries[0]["per_seed"]],
+                             confirmation.get("eval_episodes") or config.eval_episodes, config.significance)
+        chosen = top if top is not None and evidence is not None and evidence["clear"] else entries[0]
         success, mean_return = chosen["mean_success"], chosen["mean_return"]
         record = None if chosen["name"] == NAME else store.read_candidate(chosen["round"], chosen["candidate"])
         seeds = confirmation["seeds"]
@@ -146,35 +154,53 @@ def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[
     else:
         base = {"success_rate": (baseline or {}).get("success_rate") or 0.0,
                 "mean_return": (baseline or {}).get("mean_return") or 0.0}
-        beats = best is not None and (best.success_rate or 0.0) > base["success_rate"]
+        if best is not None:
+            evidence = judge([best.success_rate or 0.0], [base["success_rate"]], config.eval_episodes,
+                             config.significance)
         top = None
-        record = best if beats else None
+        record = best if evidence is not None and evidence["clear"] else None
         success = record.success_rate if record else base["success_rate"]
         mean_return = record.mean_return if record else base["mean_return"]
-        where = f" on seed {store.config().seed}"
+        where = f" on seed {config.seed}"
     gain = round((success or 0.0) - base["success_rate"], 4)
     folder = store.root / "best"
     folder.mkdir(exist_ok=True)
     summary = (best_summary(store, record) or {}) if record is not None else {}
     if record is not None:
         store.save_best(record, summary)
-        message = (f"reward {record.name} beats the task reward alone: success {success:.0%} against "
-                   f"{base['success_rate']:.0%} ({100 * gain:+.0f} points){where}")
+        message = (f"reward {record.name} beats the task reward alone: success {percent(success)} against "
+                   f"{percent(base['success_rate'])} ({_points(gain)} points){where}{_odds(evidence)}")
     else:
         (folder / "reward.py").unlink(missing_ok=True)  # never hand back a reward that did not beat no reward
-        runner_up = "" if best is None else f"; the best reward, {best.name}, reached {best.success_rate:.0%} on " \
-                                              "its search seed"
+        runner_up = "" if best is None else f"; the best reward, {best.name}, reached {percent(best.success_rate)} " \
+                                              "on its search seed"
         if confirmation is not None and top is not None:  # the reward that came closest where the answer is chosen
-            runner_up = f"; the best reward there, {top['name']}, reached {top['mean_success']:.0%}"
-        message = f"{MESSAGE_NONE_BEAT}: it reached {base['success_rate']:.0%}{where}{runner_up}"
+            runner_up = f"; the best reward there, {top['name']}, reached {percent(top['mean_success'])}"
+        noise = f", within episode noise{_odds(evidence)}" if evidence is not None and evidence["higher"] else ""
+        message = f"{MESSAGE_NONE_BEAT}: it reached {percent(base['success_rate'])}{where}{runner_up}{noise}"
     answer = RunSummary(answer="candidate" if record else "baseline",
                         round=record.round if record else None, candidate=record.candidate if record else None,
                         success_rate=success, mean_return=mean_return, baseline=base, gain=gain,
-                        message=message, confirmation=confirmation, steps=store.config().steps,
+                        message=message, confirmation=confirmation, evidence=evidence, steps=config.steps,
                         reward=str(folder / "reward.py") if record else None,
                         summary=summary)
     write_json_atomic(folder / "summary.json", answer)
     return answer
+
+
+def _points(gain: float) -> str:
+    """A gain in percentage points, "+28", or "+0.7" where whole points would hide it."""
+    return f"{100 * gain:+.0f}" if abs(100 * gain - round(100 * gain)) < 0.05 else f"{100 * gain:+.1f}"
+
+
+def _odds(evidence: Evidence | None) -> str:
+    """The evidence in a few words: " (p = 0.003 by a one-sided Fisher exact test, 150 against 150 episodes;
+    a gain needs p <= 0.05)"."""
+    if evidence is None:
+        return ""
+    n1, n2 = evidence["episodes"]
+    return (f" (p = {evidence['p_value']:.2g} by a one-sided Fisher exact test, {n1} against {n2} episodes; "
+            f"a gain needs p <= {evidence['significance']:g})")
 
 
 def best_summary(store: RunStore, best: CandidateRecord | None) -> Summary | None:

@@ -251,6 +251,7 @@ class RunSummary(TypedDict):
     gain: float
     message: str
     confirmation: dict[str, Any] | None  # {"seeds", "steps", "eval_episodes", "entries"}
+    evidence: dict[str, Any] | None  # synth.evidence.Evidence of the best reward against the baseline; None: none
     steps: int
     reward: str | None  # path of best/reward.py when a reward is the answer
     summary: Summary | dict
@@ -259,7 +260,7 @@ class RunSummary(TypedDict):
 #: The keys of best/summary.json that both shapes share or that readers show, and their types.
 BEST_SHAPE = {"answer": str, "round": int | None, "candidate": int | None, "success_rate": float | None,
               "mean_return": float | None, "gain": float | None, "message": str, "baseline": dict | None,
-              "confirmation": dict | None, "steps": int | None, "reward": str | None}
+              "confirmation": dict | None, "evidence": dict | None, "steps": int | None, "reward": str | None}
 
 
 def read_best(path: Path) -> RunSummary | BestSoFar | None:

@@ -35,6 +35,7 @@ from autoreward.io import (
     write_text_atomic,
 )
 from autoreward.paths import task_slug
+from autoreward.synth.evidence import SIGNIFICANCE
 from autoreward.synth.records import BestSoFar, Summary
 from autoreward.train.config import DEFAULT_ENVS
 
@@ -68,6 +69,8 @@ class IterateConfig:
     confirm_seeds: int = 3  # the top candidates and the baseline are retrained on this many fresh seeds (0: off)
     confirm_top: int = 2  # how many of the best candidates are confirmed
     confirm_seed_list: list[int] = field(default_factory=list)  # those seeds; empty: seed+1 .. seed+confirm_seeds
+    # a reward's higher success is a gain only at this one-sided p-value or below (synth.evidence; 1: any gain)
+    significance: float = SIGNIFICANCE
     baselines: str | None = None  # cache of task-reward-alone trainings shared by runs; None: <out>/baselines
     max_llm_calls: int | None = None
     max_llm_cost: float | None = None  # USD

@@ -62,9 +62,11 @@ def test_offline_run_records_every_stage(finished_run):
     top = max(confirmation["entries"], key=lambda e: (e["mean_success"], e["mean_return"]))
     assert best["success_rate"] == top["mean_success"]
     assert best["gain"] == pytest.approx(top["mean_success"] - confirmation["entries"][0]["mean_success"])
-    # a reward is the answer only when its success is above the task reward alone's: equal success (0% each at
-    # this budget, say) is no gain, whatever the returns
-    if top["name"] == "baseline" or top["mean_success"] <= confirmation["entries"][0]["mean_success"]:
+    # a reward is the answer only when its success is clearly above the task reward alone's (synth.evidence):
+    # equal success (0% each at this budget, say) is no gain, whatever the returns, nor is a gap within noise
+    evidence = best["evidence"]
+    assert evidence["episodes"] == [2 * confirmation["eval_episodes"]] * 2
+    if not evidence["clear"]:
         assert best["answer"] == "baseline" and not (store.root / "best" / "reward.py").exists()
         assert "no reward beat the task reward alone" in best["message"]
     else:
@@ -254,6 +256,45 @@ def test_the_answer_is_the_task_reward_alone_unless_a_reward_beats_it(tmp_path):
     assert same["answer"] == "baseline"
     better = _answer(store, store.read_candidate(0, 0), {"success_rate": 0.1, "mean_return": 0.0}, None)
     assert better["answer"] == "candidate" and better["gain"] == pytest.approx(0.2)
+
+
+def test_a_gain_within_episode_noise_hands_back_no_reward(tmp_path):
+    """2 successes in 150 episodes against 1 is higher but no evidence: the answer stays the task reward alone,
+    and the message says why; a clear gain on the same seeds is handed back with its p-value."""
+    from autoreward.synth.answer import choose_answer as _answer
+
+    store = _answer_store(tmp_path / "a", {"0/0": 0.04, "0/1": 0.02})
+    noise = {"seeds": [1, 2, 3], "eval_episodes": 50,
+             "entries": [_entry("baseline", [0.02, 0.0, 0.0]), _entry("0/0", [0.04, 0.0, 0.0])]}
+    answer = _answer(store, store.read_candidate(0, 0), None, noise)
+    assert answer["answer"] == "baseline" and answer["gain"] == 0.0
+    assert not (store.root / "best" / "reward.py").exists()
+    assert answer["evidence"]["successes"] == [2, 1] and answer["evidence"]["episodes"] == [150, 150]
+    assert answer["evidence"]["p_value"] == pytest.approx(0.5, abs=1e-3) and not answer["evidence"]["clear"]
+    assert answer["message"] == ("no reward beat the task reward alone: it reached 0.7% over seeds 1, 2, 3; the best "
+                                 "reward there, 0/0, reached 1.3%, within episode noise (p = 0.5 by a one-sided "
+                                 "Fisher exact test, 150 against 150 episodes; a gain needs p <= 0.05)")
+    clear = {**noise, "entries": [_entry("baseline", [0.02, 0.0, 0.0]), _entry("0/1", [0.3, 0.2, 0.24])]}
+    answer = _answer(store, store.read_candidate(0, 0), None, clear)
+    assert (answer["answer"], answer["candidate"]) == ("candidate", 1) and answer["evidence"]["clear"]
+    assert answer["message"].startswith("reward 0/1 beats the task reward alone: success 24.7% against 0.7% "
+                                        "(+24 points) over seeds 1, 2, 3 (p = ")
+    # the episodes come from the confirmation's own record; an older record without them falls back to the run's
+    assert _answer(store, None, None, {k: v for k, v in clear.items() if k != "eval_episodes"})["evidence"][
+        "episodes"] == [150, 150]
+
+    # the threshold is the run's (IterateConfig.significance): at 1.0 any higher success counts, noise included
+    loose = RunStore.create(IterateConfig(task=TASK, out=str(tmp_path / "b"), significance=1.0))
+    loose.write_run({"config": {"task": TASK, "out": str(tmp_path / "b"), "steps": 1000, "seed": 0,
+                                "significance": 1.0}})
+    loose.write_text("rounds/0/candidates/0/reward.py", "# reward 0/0\n")
+    loose.write_candidate(CandidateRecord(0, 0, status="evaluated", success_rate=0.04, mean_return=0.0))
+    assert _answer(loose, loose.read_candidate(0, 0), None, noise)["answer"] == "candidate"
+    # without confirmation the search seed's episodes decide, the same way
+    assert _answer(loose, loose.read_candidate(0, 0), {"success_rate": 0.02, "mean_return": 0.0}, None)[
+        "answer"] == "candidate"
+    assert _answer(store, store.read_candidate(0, 0), {"success_rate": 0.02, "mean_return": 0.0}, None)[
+        "answer"] == "baseline"
 
 
 def test_a_run_that_is_still_running_is_not_resumed_twice(finished_run, capsys):
