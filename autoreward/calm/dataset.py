@@ -14,7 +14,6 @@ Stopped by Ctrl-C, `collect` raises `Interrupted` with the records of the whole 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -98,20 +97,18 @@ def collect(task: str, episodes: int, seed: int, subgoals: Sequence[Subgoal], tr
     order = list(policies)
     records: list[dict[str, Any]] = []
     done = 0
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*smooth quitting of game failed")  # NLE, on some game ends
-        try:
-            for episode in range(episodes):
-                kind = order[episode % len(order)]
-                records += _episode(env, card, task, episode, kind, policies[kind], names, codes, subgoals)
-                done = episode + 1
-                if progress is not None:
-                    progress(done, episodes)
-        except KeyboardInterrupt:
-            raise Interrupted(balanced(records, negatives_per_positive, seed) if balance else records,
-                              done) from None
-        finally:
-            env.close()
+    try:  # NLE's "smooth quitting" warning at some game ends is silenced where cards are defined (env.card)
+        for episode in range(episodes):
+            kind = order[episode % len(order)]
+            records += _episode(env, card, task, episode, kind, policies[kind], names, codes, subgoals)
+            done = episode + 1
+            if progress is not None:
+                progress(done, episodes)
+    except KeyboardInterrupt:
+        raise Interrupted(balanced(records, negatives_per_positive, seed) if balance else records,
+                          done) from None
+    finally:
+        env.close()
     return balanced(records, negatives_per_positive, seed) if balance else records
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import tomllib
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -35,6 +36,11 @@ from autoreward.env.wrappers import (
 )
 from autoreward.errors import UsageError
 from autoreward.paths import data_dir
+
+# NLE warns each time a game that ended without NetHack's own end (a goal reached, a step limit) does not quit
+# through NetHack's menus; it then aborts the game, which the next reset does anyway. Noise in every process that
+# plays games (workers, evaluation), never a fault: not shown.
+warnings.filterwarnings("ignore", message=".*smooth quitting of game failed", category=UserWarning)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -288,3 +291,14 @@ def test_closed_door_direction_from_glyphs_matches_minihacks_descriptions():
                 break
     stock.close()
     assert len({a for a in answers if a is not None}) >= 2  # the walks did stand next to the door, from 2+ sides
+
+
+def test_nle_noise_at_game_ends_is_not_shown_but_other_warnings_are():
+    """NLE's "smooth quitting of game failed" (a game it then aborts, as the next reset would) is silenced in every
+    process that loads the cards; any other warning still reaches the user. A fresh interpreter: pytest resets
+    warning filters per test."""
+    code = ("import warnings, autoreward.env.card\n"
+            "warnings.warn('Warning: smooth quitting of game failed, aborting.', UserWarning)\n"
+            "warnings.warn('a warning of our own', UserWarning)\n")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "a warning of our own" in shown.stderr and "smooth quitting" not in shown.stderr
