@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
 
-from autoreward.cli.common import console, err_console, escape
+from autoreward.cli.common import console, err_console, escape, recent_success
 from autoreward.cli.tasks import resolve_task
 from autoreward.env.registry import source_of
 from autoreward.errors import UsageError
@@ -118,10 +118,9 @@ class _RunProgress:
         self.progress.update(self.bars[key], info=escape(info))
 
     def _training(self, data: TrainingEvent) -> None:
-        rate = data.get("success_rate")
         info = f"training {data['done']:,}/{data['steps']:,}" + (
-            f", {data['sps']:.0f} steps/s" if data.get("sps") else "") + (
-            f", success {rate:.0%}" if rate is not None else "")
+            f", {data['sps']:.0f} steps/s" if data.get("sps") else "") + recent_success(data.get("success_rate"),
+                                                                                       data.get("episodes"))
         self.progress.update(self.bars[(data["round"], data["candidate"])], total=data["steps"], completed=data["done"],
                              info=info)
 

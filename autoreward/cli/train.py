@@ -15,7 +15,7 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from autoreward.bench.env import bench_env
-from autoreward.cli.common import console, default_out, err_console, escape, existing_file
+from autoreward.cli.common import console, default_out, err_console, escape, existing_file, recent_success
 from autoreward.cli.envs import print_verdict
 from autoreward.cli.tasks import resolve_task
 from autoreward.env.registry import source_of
@@ -115,8 +115,8 @@ def _train_progress(args: argparse.Namespace) -> Iterator[Callable[[int, int, di
         def update(done: int, total: int, record: dict[str, Any] | None) -> None:
             info = ""
             if record:
-                rate = record.get("success_rate")
-                info = f"{record['sps']:.0f} steps/s" + (f", success {rate:.0%}" if rate is not None else "")
+                info = f"{record['sps']:.0f} steps/s" + recent_success(record.get("recent_success_rate"),
+                                                                      record.get("recent_episodes"))
             progress.update(bar, completed=min(done, total), info=info)
 
         yield update

@@ -173,7 +173,8 @@ class TrainingEvent(TypedDict, total=False):
     candidate: int
     steps: int
     done: int
-    success_rate: float | None
+    success_rate: float | None  # over the last `episodes` episodes ended (train.metrics.RECENT_EPISODES at most)
+    episodes: int | None
     sps: float | None
 
 

@@ -70,7 +70,8 @@ def reuse_twin(store: RunStore, record: CandidateRecord) -> bool:
 
 
 def training_progress(folder: Path) -> dict[str, Any]:
-    """Steps done and the latest success rate, from the last line of a running training's metrics.jsonl."""
+    """Steps done, and the success rate over the last episodes ended (metrics.RECENT_EPISODES) with their number,
+    from the last line of a running training's metrics.jsonl."""
     path = folder / "train" / "metrics.jsonl"
     try:
         with open(path, "rb") as handle:
@@ -79,5 +80,5 @@ def training_progress(folder: Path) -> dict[str, Any]:
         record = json.loads(last)
     except (OSError, IndexError, ValueError):
         return {"done": 0}
-    return {"done": int(record.get("steps", 0)), "success_rate": record.get("success_rate"),
-            "sps": record.get("sps")}
+    return {"done": int(record.get("steps", 0)), "success_rate": record.get("recent_success_rate"),
+            "episodes": record.get("recent_episodes"), "sps": record.get("sps")}

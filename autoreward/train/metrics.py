@@ -7,7 +7,7 @@ process): a non-numeric or non-finite component, or a total that is not their su
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,10 @@ import numpy as np
 from autoreward.env.info import END_STATUS, REWARD_COMPONENTS, REWARD_ERROR, REWARD_TOTAL, TASK_REWARD
 from autoreward.env.wrappers import TASK_SUCCESSFUL
 from autoreward.io import append_jsonl
+
+#: Episodes the progress displays' success rate is taken over (SB3's episode window): one rollout of 64 envs x 16
+#: steps ends few episodes of a long task, and "100%" of 2 episodes says little.
+RECENT_EPISODES = 100
 
 
 class RolloutMetrics:
@@ -28,6 +32,7 @@ class RolloutMetrics:
         self._episode_length = np.zeros(n_envs, dtype=np.int64)
         self.error: str | None = None
         self.rollouts = 0
+        self._recent: deque[bool] = deque(maxlen=RECENT_EPISODES)  # the last episodes' successes, across rollouts
         self.reset_rollout()
 
     def reset_rollout(self) -> None:
@@ -54,6 +59,7 @@ class RolloutMetrics:
             self._returns.append(float(self._episode_return[i]))
             self._lengths.append(int(self._episode_length[i]))
             self._successes.append(int(infos[i].get(END_STATUS, 0)) == TASK_SUCCESSFUL)
+            self._recent.append(self._successes[-1])
             self._episode_return[i] = 0.0
             self._episode_length[i] = 0
 
@@ -92,6 +98,9 @@ class RolloutMetrics:
             "episodes": len(self._returns),
             "task_return_mean": _mean(self._returns),
             "success_rate": _mean([float(s) for s in self._successes]),
+            # over the last RECENT_EPISODES episodes ended, whichever rollouts they ended in: what progress shows
+            "recent_episodes": len(self._recent),
+            "recent_success_rate": _mean([float(s) for s in self._recent]),
             "episode_length_mean": _mean([float(n) for n in self._lengths]),
         }
         if self._totals:

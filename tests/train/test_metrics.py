@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from autoreward.train.metrics import RolloutMetrics
+from autoreward.cli.common import recent_success
+from autoreward.train.metrics import RECENT_EPISODES, RolloutMetrics
 
 
 def _info(components, total=None, task=0.0, end=0):
@@ -28,6 +30,29 @@ def test_summary_has_component_stats_shares_and_outcomes(tmp_path):
     assert record["episodes"] == 1 and record["success_rate"] == 1.0 and record["task_return_mean"] == 1.0
     assert record["episode_length_mean"] == 2.0
     assert json.loads(path.read_text().splitlines()[0])["steps"] == 4
+
+
+def test_progress_success_is_over_the_last_episodes_across_rollouts():
+    """A rollout that ends 2 episodes says little alone: the recent rate spans rollouts, up to RECENT_EPISODES."""
+    metrics = RolloutMetrics(4, None)
+    assert metrics.summary(0)["recent_success_rate"] is None and metrics.summary(0)["recent_episodes"] == 0
+    ends = np.array([True, True, True, True])
+    metrics.add_step([_info({}, end=0)] * 4, ends)  # 4 failures
+    first = metrics.summary(4)
+    assert (first["success_rate"], first["recent_success_rate"], first["recent_episodes"]) == (0.0, 0.0, 4)
+    metrics.add_step([_info({}, end=2)] * 2 + [_info({})] * 2, np.array([True, True, False, False]))
+    second = metrics.summary(8)
+    assert second["success_rate"] == 1.0  # this rollout's 2 episodes
+    # and the 4 before
+    assert second["recent_success_rate"] == pytest.approx(2 / 6, abs=1e-6) and second["recent_episodes"] == 6
+    for _ in range(RECENT_EPISODES // 4):  # enough successes to push every failure out of the window
+        metrics.add_step([_info({}, end=2)] * 4, ends)
+    late = metrics.summary(1000)
+    assert late["recent_episodes"] == RECENT_EPISODES and late["recent_success_rate"] == 1.0
+    assert recent_success(late["recent_success_rate"], late["recent_episodes"]) == \
+        f", success 100% of the last {RECENT_EPISODES} episodes"
+    assert recent_success(1.0, 1) == ", success 100% of the last 1 episode"
+    assert recent_success(None, 0) == "" and recent_success(0.5, 0) == ""
 
 
 def test_contract_violations_in_components_are_errors():
