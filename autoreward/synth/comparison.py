@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoreward.synth.evidence import SIGNIFICANCE, judge, percent
 from autoreward.synth.records import Lesson
 from autoreward.synth.structure import describe_changes
 
@@ -35,15 +36,18 @@ def lessons(records: list[dict[str, Any]]) -> list[Lesson]:
 
 
 def compare(best: dict[str, Any], baseline: dict[str, Any] | None, round_best: dict[str, Any] | None,
-            r: int) -> list[str]:
-    """Lines that put the best candidate against the task reward alone and say whether round `r` helped."""
+            r: int, episodes: int = 50, significance: float = SIGNIFICANCE) -> list[str]:
+    """Lines that put the best candidate against the task reward alone and say whether round `r` helped; a higher
+    success within episode noise (synth.evidence, over `episodes` each) is said to be so, not called a win."""
     lines = []
     name = f"{best['round']}/{best['candidate']}"
     if baseline is not None and baseline.get("success_rate") is not None:
         gain = (best["success_rate"] or 0.0) - baseline["success_rate"]
-        verdict = "beats" if gain > 0 else "ties with" if gain == 0 else "is worse than"
-        lines.append(f"the best reward so far ({name}, success {best['success_rate']:.0%}) {verdict} the task reward "
-                     f"alone (success {baseline['success_rate']:.0%}): {100 * gain:+.0f} points")
+        evidence = judge([best["success_rate"] or 0.0], [baseline["success_rate"]], episodes, significance)
+        verdict = "beats" if evidence["clear"] else "is within episode noise of" if evidence["higher"] else \
+            "ties with" if gain == 0 else "is worse than"
+        lines.append(f"the best reward so far ({name}, success {percent(best['success_rate'] or 0.0)}) {verdict} the "
+                     f"task reward alone (success {percent(baseline['success_rate'])}): {100 * gain:+.0f} points")
     if round_best is not None and (round_best["round"], round_best["candidate"]) != (best["round"], best["candidate"]):
         lines.append(f"round {r} made things worse: its best ({round_best['round']}/{round_best['candidate']}, "
                      f"success {(round_best['success_rate'] or 0.0):.0%}) is below {name} "

@@ -64,3 +64,16 @@ def test_rates_turn_back_into_episode_counts():
 def test_percent_shows_a_decimal_only_where_whole_points_would_hide_it():
     assert percent(0.28) == "28%" and percent(1.0) == "100%" and percent(0.0) == "0%"
     assert percent(2 / 150) == "1.3%" and percent(1 / 150) == "0.7%"
+
+
+def test_the_designer_is_told_a_gain_within_noise_is_no_win():
+    """The comparison lines the analyzer and the refining designer read use the same test as the answer."""
+    from autoreward.synth.comparison import compare
+
+    best, base = {"round": 0, "candidate": 1, "success_rate": 0.04}, {"success_rate": 0.02}
+    assert "0/1, success 4%) is within episode noise of the task reward alone (success 2%): +2 points" in \
+        compare(best, base, None, 0, episodes=50)[0]
+    assert " beats the task reward alone" in compare({**best, "success_rate": 0.4}, base, None, 0, episodes=50)[0]
+    assert " beats " in compare(best, base, None, 0, episodes=50, significance=1.0)[0]  # the run's own threshold
+    assert " ties with " in compare({**best, "success_rate": 0.02}, base, None, 0)[0]
+    assert " is worse than " in compare({**best, "success_rate": 0.0}, base, None, 0)[0]
