@@ -7,12 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from autoreward.report.page import Html, facts, join, tag, text_block
+from autoreward.synth.evidence import percent
+from autoreward.synth.records import training_success
 
 EPISODES_SHOWN = 3  # evaluation episodes rendered per candidate (evaluate() keeps 3 by default)
 
 
 def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * float(value):.0f}%"
+    """A rate as a percentage, with a decimal where whole points would hide a gap (synth.evidence.percent)."""
+    return "–" if value is None else percent(float(value))
 
 
 def num(value: float | None, digits: int = 3) -> str:
@@ -58,14 +61,14 @@ def episodes(trajectories: Sequence[Mapping[str, Any]]) -> Html:
 
 
 def training_facts(metrics: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any]]:
-    """Steps trained, throughput and the last rollout's success, from a training's metrics (none: nothing)."""
+    """Steps trained, throughput and the success at the end, from a training's metrics (none: nothing)."""
     if not metrics:
         return []
     last = metrics[-1]
     sps = [float(m["sps"]) for m in metrics if m.get("sps") is not None]
     return [("steps trained", f"{int(last.get('steps') or 0):,} in {len(metrics)} rollouts"),
             ("steps/s (mean over rollouts)", num(sum(sps) / len(sps), 4) if sps else None),
-            ("last rollout's success", pct(last.get("success_rate"))),
+            ("success at the end (last 100 training episodes)", pct(training_success(last))),
             ("stopped", last.get("stopped"))]
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
+
+from autoreward.synth.records import training_success
 
 DPI = 72  # small PNGs: the page stays well under a few MB with every plot inlined
 LABEL_CHARS = 40
@@ -28,13 +30,13 @@ def learning_curves(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | 
     with _style():
         figure = Figure(figsize=(10, 3.6), dpi=DPI)
         success, returns = figure.subplots(1, 2)
-        for axes, key in ((success, "success_rate"), (returns, "task_return_mean")):
+        for axes, key in ((success, training_success), (returns, "task_return_mean")):
             points = {name: _points(rows, key) for name, rows in drawn.items()}
             for name, (xs, ys) in points.items():
                 axes.plot(xs, ys, label=_label(name), linewidth=1.3, **_markers(len(xs)))
             if not any(xs for xs, _ in points.values()):
                 axes.text(0.5, 0.5, "no training episode has ended yet", transform=axes.transAxes, ha="center")
-        success.set(title="success rate (training episodes)", xlabel="steps", ylim=(-0.03, 1.03))
+        success.set(title="success rate (last 100 training episodes)", xlabel="steps", ylim=(-0.03, 1.03))
         returns.set(title="task return (mean per episode)", xlabel="steps")
         _steps_axis(success, returns)
         _legend(success, len(drawn))
@@ -114,9 +116,13 @@ def outcomes(evaluation: Mapping[str, Any] | None) -> str | None:
         return _png(figure)
 
 
-def _points(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    """(steps, value) of the rollouts that had a value (a rollout with no finished episode has none)."""
-    kept = [(float(r["steps"]), float(r[key])) for r in rows if r.get(key) is not None and r.get("steps") is not None]
+def _points(rows: Sequence[Mapping[str, Any]], key: str | Callable[[Mapping[str, Any]], Any]
+            ) -> tuple[list[float], list[float]]:
+    """(steps, value) of the rollouts that had a value (a rollout with no finished episode has none); `key` names
+    the value or reads it from a row."""
+    read = key if callable(key) else (lambda row: row.get(key))
+    values = [(row.get("steps"), read(row)) for row in rows]
+    kept = [(float(steps), float(value)) for steps, value in values if steps is not None and value is not None]
     return [x for x, _ in kept], [y for _, y in kept]
 
 

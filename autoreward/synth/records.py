@@ -166,6 +166,12 @@ class CandidateEvent(TypedDict, total=False):
     steps: int  # ... for how many steps
 
 
+def training_success(record: Mapping[str, Any]) -> float | None:
+    """A metrics.jsonl record's training success: over the last episodes ended (train.metrics.RECENT_EPISODES),
+    or, in records written before that was kept, over the rollout's own episodes (few on long tasks)."""
+    return record.get("recent_success_rate", record.get("success_rate"))
+
+
 class TrainingEvent(TypedDict, total=False):
     """"training": a running training's progress, read from its metrics.jsonl."""
 

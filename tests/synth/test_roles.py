@@ -28,7 +28,7 @@ from autoreward.synth.offline.recipe import recipe_for
 from autoreward.synth.records import Analysis, Design, DesignContext
 from autoreward.synth.roles import roles_for
 from autoreward.synth.structure import changes, describe_changes, read_weights, structure_of
-from autoreward.synth.summary import build_summary
+from autoreward.synth.summary import build_summary, format_component_stats
 from tests.common import ROOT
 
 KEYROOM = "MiniHack-KeyRoom-S5-v0"
@@ -544,3 +544,24 @@ def test_refinement_does_not_undo_a_change_that_raised_success():
     assert all("explore" not in p.weights for p in plans)
     assert "dither" in plans[0].weights  # the other edit is kept
     assert any("edit skipped: add explore" in note for note in plans[0].notes)
+
+
+def test_training_success_is_read_over_the_last_episodes_and_old_records_still_read(tmp_path):
+    """The summary, the report's curves and its facts read a rollout's success over the last 100 episodes ended
+    (recent_success_rate) where metrics.jsonl has it, else the rollout's own (records from before it was kept)."""
+    from autoreward.report.parts import pct, training_facts
+    from autoreward.report.plots import _points
+    from autoreward.synth.records import training_success
+
+    recent = [{**_record(i, rate, {}), "recent_success_rate": mean, "recent_episodes": 40}
+              for i, (rate, mean) in enumerate([(None, None), (1.0, 0.05), (0.0, 0.04), (1.0, 0.06)])]
+    summary = _summary(tmp_path, "recent", recent)
+    assert summary["training"]["success_rate_series"][-3:] == [0.05, 0.04, 0.06]
+    assert "success rate (last 100 episodes) per rollout" in format_component_stats(summary)
+    old = _summary(tmp_path, "old", [_record(i, rate, {}) for i, rate in enumerate([0.0, 1.0])])
+    assert old["training"]["success_rate_series"][-2:] == [0.0, 1.0]
+    assert [training_success(r) for r in recent] == [None, 0.05, 0.04, 0.06]
+    assert _points(recent, training_success) == ([2048.0, 3072.0, 4096.0], [0.05, 0.04, 0.06])
+    assert _points(recent, "success_rate") == ([2048.0, 3072.0, 4096.0], [1.0, 0.0, 1.0])
+    assert ("success at the end (last 100 training episodes)", "6%") in training_facts(recent)
+    assert pct(2 / 150) == "1.3%" and pct(0.5) == "50%" and pct(None) == "–"
