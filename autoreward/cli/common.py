@@ -28,6 +28,7 @@ def given(**options: Any) -> dict[str, Any]:
     """The options the user gave (not None): the rest keep the defaults of the config they are passed to."""
     return {name: value for name, value in options.items() if value is not None}
 
+
 def recent_success(rate: float | None, episodes: int | None) -> str:
     """A training's success while it runs, with the episodes it is over: ", success 40% of the last 100 episodes"
     (none ended yet: "")."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from autoreward.io import write_json_atomic
 from autoreward.synth.baseline import MESSAGE_NONE_BEAT, NAME, submit_baseline
-from autoreward.synth.evidence import Evidence, judge, percent
+from autoreward.synth.evidence import Evidence, judge, percent, points
 from autoreward.synth.executor import Executor, training_job
 from autoreward.synth.jobs import RetryableJobError
 from autoreward.synth.records import (
@@ -169,7 +169,7 @@ def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[
     if record is not None:
         store.save_best(record, summary)
         message = (f"reward {record.name} beats the task reward alone: success {percent(success)} against "
-                   f"{percent(base['success_rate'])} ({_points(gain)} points){where}{_odds(evidence)}")
+                   f"{percent(base['success_rate'])} ({points(gain)} points){where}{_odds(evidence)}")
     else:
         (folder / "reward.py").unlink(missing_ok=True)  # never hand back a reward that did not beat no reward
         runner_up = "" if best is None else f"; the best reward, {best.name}, reached {percent(best.success_rate)} " \
@@ -186,11 +186,6 @@ def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[
                         summary=summary)
     write_json_atomic(folder / "summary.json", answer)
     return answer
-
-
-def _points(gain: float) -> str:
-    """A gain in percentage points, "+28", or "+0.7" where whole points would hide it."""
-    return f"{100 * gain:+.0f}" if abs(100 * gain - round(100 * gain)) < 0.05 else f"{100 * gain:+.1f}"
 
 
 def _odds(evidence: Evidence | None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoreward.synth.evidence import SIGNIFICANCE, judge, percent
+from autoreward.synth.evidence import SIGNIFICANCE, judge, percent, points
 from autoreward.synth.records import Lesson
 from autoreward.synth.structure import describe_changes
 
@@ -26,7 +26,7 @@ def lessons(records: list[dict[str, Any]]) -> list[Lesson]:
             continue
         before, after = parent["success_rate"] or 0.0, record["success_rate"] or 0.0
         verb = "rose" if after > before else "fell" if after < before else "stayed"
-        span = f"from {before:.0%} to {after:.0%}" if verb != "stayed" else f"at {after:.0%}"
+        span = f"from {percent(before)} to {percent(after)}" if verb != "stayed" else f"at {percent(after)}"
         name = f"{record['round']}/{record['candidate']}"
         out.append({"candidate": name, "parent": record["parent"], "changes": list(record["changes"]),
                     "success": after, "parent_success": before, "effect": round(after - before, 4),
@@ -47,11 +47,11 @@ def compare(best: dict[str, Any], baseline: dict[str, Any] | None, round_best: d
         verdict = "beats" if evidence["clear"] else "is within episode noise of" if evidence["higher"] else \
             "ties with" if gain == 0 else "is worse than"
         lines.append(f"the best reward so far ({name}, success {percent(best['success_rate'] or 0.0)}) {verdict} the "
-                     f"task reward alone (success {percent(baseline['success_rate'])}): {100 * gain:+.0f} points")
+                     f"task reward alone (success {percent(baseline['success_rate'])}): {points(gain)} points")
     if round_best is not None and (round_best["round"], round_best["candidate"]) != (best["round"], best["candidate"]):
         lines.append(f"round {r} made things worse: its best ({round_best['round']}/{round_best['candidate']}, "
-                     f"success {(round_best['success_rate'] or 0.0):.0%}) is below {name} "
-                     f"({best['success_rate']:.0%}); round {r + 1} starts again from {name}")
+                     f"success {percent(round_best['success_rate'] or 0.0)}) is below {name} "
+                     f"({percent(best['success_rate'] or 0.0)}); round {r + 1} starts again from {name}")
     return lines
 
 

@@ -61,3 +61,8 @@ def judge(reward_rates: list[float], baseline_rates: list[float], episodes: int,
 def percent(rate: float) -> str:
     """A success rate as people read it: "28%", or "1.3%" where whole points would round two rates alike."""
     return f"{rate:.0%}" if abs(100 * rate - round(100 * rate)) < 0.05 else f"{rate:.1%}"
+
+
+def points(gain: float) -> str:
+    """A gain in percentage points, "+28", or "+0.7" where whole points would hide it."""
+    return f"{100 * gain:+.0f}" if abs(100 * gain - round(100 * gain)) < 0.05 else f"{100 * gain:+.1f}"

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from autoreward.synth.evidence import fisher_greater, judge, percent, successes
+from autoreward.synth.evidence import fisher_greater, judge, percent, points, successes
 
 
 def test_fisher_greater_matches_the_tea_tasting_table():
@@ -64,6 +64,7 @@ def test_rates_turn_back_into_episode_counts():
 def test_percent_shows_a_decimal_only_where_whole_points_would_hide_it():
     assert percent(0.28) == "28%" and percent(1.0) == "100%" and percent(0.0) == "0%"
     assert percent(2 / 150) == "1.3%" and percent(1 / 150) == "0.7%"
+    assert points(0.28) == "+28" and points(-0.05) == "-5" and points(1 / 150) == "+0.7" and points(0.0) == "+0"
 
 
 def test_the_designer_is_told_a_gain_within_noise_is_no_win():
