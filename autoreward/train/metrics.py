@@ -123,8 +123,8 @@ class RolloutMetrics:
 def scalars(record: dict[str, Any]) -> dict[str, float]:
     """A rollout's record as TensorBoard scalars: the task's outcome, throughput, the reward total and each
     component's mean and share (tags under autoreward/; figures the rollout did not have are left out)."""
-    found = {f"autoreward/{key}": record.get(key) for key in ("success_rate", "task_return_mean",
-                                                               "episode_length_mean", "sps")}
+    found = {f"autoreward/{key}": record.get(key) for key in ("success_rate", "recent_success_rate",
+                                                               "task_return_mean", "episode_length_mean", "sps")}
     found["autoreward/reward_total_mean"] = (record.get("reward_total") or {}).get("mean")
     for name, stats in (record.get("components") or {}).items():
         found[f"autoreward/components/{name}/mean"] = stats.get("mean")

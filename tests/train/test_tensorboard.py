@@ -63,3 +63,5 @@ def test_scalars_leave_out_what_a_rollout_did_not_have():
               "components": {"a$b": {"mean": 0.5, "min": 0.0, "max": 1.0, "share": 1.0}}}
     assert scalars(record) == {"autoreward/sps": 100.0, "autoreward/components/a$b/mean": 0.5,
                                "autoreward/components/a$b/share": 1.0}
+    later = {**record, "success_rate": None, "recent_success_rate": 0.25, "recent_episodes": 8}
+    assert scalars(later)["autoreward/recent_success_rate"] == 0.25 and "autoreward/success_rate" not in scalars(later)
