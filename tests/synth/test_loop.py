@@ -109,6 +109,7 @@ def test_inspect_shows_every_candidate(finished_run, capsys):
     assert len(overview["candidates"]) == 4 and overview["status"] == "finished"
     best = json.loads((finished_run.root / "best" / "summary.json").read_text())
     assert overview["best"]["answer"] == best["answer"] and overview["best"]["gain"] == best["gain"]
+    assert overview["best"]["evidence"] == best["evidence"] and overview["best"]["evidence"]["p_value"] is not None
     assert overview["baseline"]["success_rate"] is not None and overview["confirmation"]["seeds"] == [1, 2]
     assert main(["inspect", root]) == 0
     table = capsys.readouterr().out
