@@ -23,7 +23,9 @@ def _run_dir(out):
     return run
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
+# wand_room's case also resumes the run with its level file gone (21 s on the 2-core VM): in the slow set, which CI
+# runs too; two_rooms' case keeps the level run itself in the default run
+@pytest.mark.parametrize("name", [pytest.param("wand_room.des", marks=pytest.mark.slow), "two_rooms.des"])
 def test_a_run_on_an_example_level_ends_with_an_evaluated_candidate(name, tmp_path, capsys):
     level = tmp_path / name
     shutil.copy(LEVELS / name, level)
