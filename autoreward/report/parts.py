@@ -9,6 +9,7 @@ from typing import Any
 from autoreward.report.page import Html, facts, join, tag, text_block
 from autoreward.synth.evidence import percent
 from autoreward.synth.records import training_success
+from autoreward.train.config import RECENT_EPISODES
 
 EPISODES_SHOWN = 3  # evaluation episodes rendered per candidate (evaluate() keeps 3 by default)
 
@@ -68,7 +69,7 @@ def training_facts(metrics: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any]
     sps = [float(m["sps"]) for m in metrics if m.get("sps") is not None]
     return [("steps trained", f"{int(last.get('steps') or 0):,} in {len(metrics)} rollouts"),
             ("steps/s (mean over rollouts)", num(sum(sps) / len(sps), 4) if sps else None),
-            ("success at the end (last 100 training episodes)", pct(training_success(last))),
+            (f"success at the end (last {RECENT_EPISODES} training episodes)", pct(training_success(last))),
             ("stopped", last.get("stopped"))]
 
 

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from autoreward.synth.records import training_success
+from autoreward.train.config import RECENT_EPISODES
 
 DPI = 72  # small PNGs: the page stays well under a few MB with every plot inlined
 LABEL_CHARS = 40
@@ -36,7 +37,8 @@ def learning_curves(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | 
                 axes.plot(xs, ys, label=_label(name), linewidth=1.3, **_markers(len(xs)))
             if not any(xs for xs, _ in points.values()):
                 axes.text(0.5, 0.5, "no training episode has ended yet", transform=axes.transAxes, ha="center")
-        success.set(title="success rate (last 100 training episodes)", xlabel="steps", ylim=(-0.03, 1.03))
+        success.set(title=f"success rate (last {RECENT_EPISODES} training episodes)", xlabel="steps",
+                    ylim=(-0.03, 1.03))
         returns.set(title="task return (mean per episode)", xlabel="steps")
         _steps_axis(success, returns)
         _legend(success, len(drawn))

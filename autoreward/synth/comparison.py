@@ -36,7 +36,7 @@ def lessons(records: list[dict[str, Any]]) -> list[Lesson]:
 
 
 def compare(best: dict[str, Any], baseline: dict[str, Any] | None, round_best: dict[str, Any] | None,
-            r: int, episodes: int = 50, significance: float = SIGNIFICANCE) -> list[str]:
+            r: int, *, episodes: int, significance: float = SIGNIFICANCE) -> list[str]:
     """Lines that put the best candidate against the task reward alone and say whether round `r` helped; a higher
     success within episode noise (synth.evidence, over `episodes` each) is said to be so, not called a win."""
     lines = []

@@ -150,7 +150,7 @@ def _search(store: RunStore, config: IterateConfig, roles: Roles, pool: Executor
             summary = best_summary(store, best) or {}
             store.save_best(best, summary)
             comparison = compare(asdict(best), baseline.figures, None if round_best is None else asdict(round_best), r,
-                                 config.eval_episodes, config.significance)
+                                 episodes=config.eval_episodes, significance=config.significance)
             found = lessons([asdict(c) for c in store.candidates()])
             ctx = replace(context, candidate=best.candidate, baseline=baseline.figures)
             analysis = _analyse_round(store, best, summary, ctx, roles, found, comparison)

@@ -167,7 +167,7 @@ class CandidateEvent(TypedDict, total=False):
 
 
 def training_success(record: Mapping[str, Any]) -> float | None:
-    """A metrics.jsonl record's training success: over the last episodes ended (train.metrics.RECENT_EPISODES),
+    """A metrics.jsonl record's training success: over the last episodes ended (train.config.RECENT_EPISODES),
     or, in records written before that was kept, over the rollout's own episodes (few on long tasks)."""
     return record.get("recent_success_rate", record.get("success_rate"))
 
@@ -179,7 +179,7 @@ class TrainingEvent(TypedDict, total=False):
     candidate: int
     steps: int
     done: int
-    success_rate: float | None  # over the last `episodes` episodes ended (train.metrics.RECENT_EPISODES at most)
+    success_rate: float | None  # over the last `episodes` episodes ended (train.config.RECENT_EPISODES at most)
     episodes: int | None
     sps: float | None
 

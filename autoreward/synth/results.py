@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autoreward.synth.jobs import RetryableJobError
+from autoreward.synth.records import training_success
 from autoreward.synth.store import CandidateRecord, RunStore
 
 RETRY = "retryable: `autoreward iterate --resume RUN_DIR` trains it again"
@@ -70,7 +71,7 @@ def reuse_twin(store: RunStore, record: CandidateRecord) -> bool:
 
 
 def training_progress(folder: Path) -> dict[str, Any]:
-    """Steps done, and the success rate over the last episodes ended (metrics.RECENT_EPISODES) with their number,
+    """Steps done, and the success rate over the last episodes ended (records.training_success) with their number,
     from the last line of a running training's metrics.jsonl."""
     path = folder / "train" / "metrics.jsonl"
     try:
@@ -80,5 +81,5 @@ def training_progress(folder: Path) -> dict[str, Any]:
         record = json.loads(last)
     except (OSError, IndexError, ValueError):
         return {"done": 0}
-    return {"done": int(record.get("steps", 0)), "success_rate": record.get("recent_success_rate"),
+    return {"done": int(record.get("steps", 0)), "success_rate": training_success(record),
             "episodes": record.get("recent_episodes"), "sps": record.get("sps")}

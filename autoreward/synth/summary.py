@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from autoreward.synth.records import ComponentStats, Edit, Lesson, Summary, training_success
+from autoreward.train.config import RECENT_EPISODES
 
 SERIES_POINTS = 12  # time series are averaged into at most this many points
 DOMINANT_SHARE = 0.75  # a component with this share of the absolute reward mass drowns the others
@@ -103,7 +104,7 @@ def _tail_mean(values: list[float | None], fraction: float = 0.1) -> float | Non
 
 
 def _training(records: list[dict[str, Any]], summary: Summary) -> dict[str, Any]:
-    success = [training_success(r) for r in records]  # over the last 100 episodes ended at each rollout
+    success = [training_success(r) for r in records]  # over the last episodes ended, at each rollout
     reward = [(r.get("reward_total") or {}).get("mean") for r in records]
     training = {
         "rollouts": len(records),
@@ -204,9 +205,10 @@ def format_component_stats(summary: Summary) -> str:
     training = summary.get("training")
     if not training:
         return "(no training metrics: " + "; ".join(summary.get("missing", [])) + ")"
-    lines = [f"Training: {training['rollouts']} rollouts, {training['steps']} steps; success rate (last 100 "
-             f"episodes) per rollout {' '.join(_fmt(v) for v in training['success_rate_series'])}; shaped reward "
-             f"per step {' '.join(_fmt(v) for v in training['reward_per_step_series'])}"]
+    success = " ".join(_fmt(v) for v in training["success_rate_series"])
+    reward = " ".join(_fmt(v) for v in training["reward_per_step_series"])
+    lines = [f"Training: {training['rollouts']} rollouts, {training['steps']} steps; success rate (last "
+             f"{RECENT_EPISODES} episodes) per rollout {success}; shaped reward per step {reward}"]
     for name, stats in summary.get("components", {}).items():
         never_paid = stats["constant"] and stats["min"] == 0.0  # e.g. a milestone the policy never reached
         tags = [t for t, on in (("never paid", never_paid), ("constant", stats["constant"] and not never_paid),
@@ -238,8 +240,8 @@ def analysis_markdown(summary: Summary, causes: list[str], unwanted: list[str], 
     lines += [f"- {line[0].upper()}{line[1:]}" for line in comparison or []]
     training = summary.get("training")
     if training:
-        lines.append(f"- Training: success rate {_fmt(training['success_rate_final'])} (last 100 episodes) at the "
-                     f"end of {training['steps']} steps (best {_fmt(training['success_rate_max'])})")
+        lines.append(f"- Training: success rate {_fmt(training['success_rate_final'])} (last {RECENT_EPISODES} "
+                     f"episodes) at the end of {training['steps']} steps (best {_fmt(training['success_rate_max'])})")
     lines += [f"- Flag: {flag}" for flag in summary.get("flags", [])]
     if found:
         lines += ["", "## What the structural changes did", *(f"- {lesson['text']}" for lesson in found)]

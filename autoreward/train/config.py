@@ -23,6 +23,9 @@ REWARD_MEMORY_MB = 2048  # what reward code may hold per worker, on top of the e
 # env workers' CPU priority below the trainer's (autoreward.train.worker.lower_priority): 5 lets the trainer's group
 # outweigh two workers' (1024 against 2 x 335) while a worker still keeps a third of a core against another job
 WORKER_NICE = 5
+#: Episodes a training's running success is taken over (SB3's episode window; autoreward.train.metrics): one rollout
+#: of 64 envs x 16 steps ends few episodes of a long task, and "100%" of 2 episodes says little.
+RECENT_EPISODES = 100
 
 
 @dataclass

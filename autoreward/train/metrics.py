@@ -16,10 +16,7 @@ import numpy as np
 from autoreward.env.info import END_STATUS, REWARD_COMPONENTS, REWARD_ERROR, REWARD_TOTAL, TASK_REWARD
 from autoreward.env.wrappers import TASK_SUCCESSFUL
 from autoreward.io import append_jsonl
-
-#: Episodes the progress displays' success rate is taken over (SB3's episode window): one rollout of 64 envs x 16
-#: steps ends few episodes of a long task, and "100%" of 2 episodes says little.
-RECENT_EPISODES = 100
+from autoreward.train.config import RECENT_EPISODES
 
 
 class RolloutMetrics:

@@ -76,5 +76,5 @@ def test_the_designer_is_told_a_gain_within_noise_is_no_win():
         compare(best, base, None, 0, episodes=50)[0]
     assert " beats the task reward alone" in compare({**best, "success_rate": 0.4}, base, None, 0, episodes=50)[0]
     assert " beats " in compare(best, base, None, 0, episodes=50, significance=1.0)[0]  # the run's own threshold
-    assert " ties with " in compare({**best, "success_rate": 0.02}, base, None, 0)[0]
-    assert " is worse than " in compare({**best, "success_rate": 0.0}, base, None, 0)[0]
+    assert " ties with " in compare({**best, "success_rate": 0.02}, base, None, 0, episodes=50)[0]
+    assert " is worse than " in compare({**best, "success_rate": 0.0}, base, None, 0, episodes=50)[0]
