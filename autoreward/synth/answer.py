@@ -176,7 +176,8 @@ def choose_answer(store: RunStore, best: CandidateRecord | None, baseline: dict[
                                               "on its search seed"
         if confirmation is not None and top is not None:  # the reward that came closest where the answer is chosen
             runner_up = f"; the best reward there, {top['name']}, reached {percent(top['mean_success'])}"
-        noise = f", within episode noise{_odds(evidence)}" if evidence is not None and evidence["higher"] else ""
+        noise = (f", within episode noise{_odds(evidence)}; more --eval-episodes or --confirm-seeds would tell"
+                 if evidence is not None and evidence["higher"] else "")
         message = f"{MESSAGE_NONE_BEAT}: it reached {percent(base['success_rate'])}{where}{runner_up}{noise}"
     answer = RunSummary(answer="candidate" if record else "baseline",
                         round=record.round if record else None, candidate=record.candidate if record else None,

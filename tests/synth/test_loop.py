@@ -274,7 +274,8 @@ def test_a_gain_within_episode_noise_hands_back_no_reward(tmp_path):
     assert answer["evidence"]["p_value"] == pytest.approx(0.5, abs=1e-3) and not answer["evidence"]["clear"]
     assert answer["message"] == ("no reward beat the task reward alone: it reached 0.7% over seeds 1, 2, 3; the best "
                                  "reward there, 0/0, reached 1.3%, within episode noise (p = 0.5 by a one-sided "
-                                 "Fisher exact test, 150 against 150 episodes; a gain needs p <= 0.05)")
+                                 "Fisher exact test, 150 against 150 episodes; a gain needs p <= 0.05); more "
+                                 "--eval-episodes or --confirm-seeds would tell")
     clear = {**noise, "entries": [_entry("baseline", [0.02, 0.0, 0.0]), _entry("0/1", [0.3, 0.2, 0.24])]}
     answer = _answer(store, store.read_candidate(0, 0), None, clear)
     assert (answer["answer"], answer["candidate"]) == ("candidate", 1) and answer["evidence"]["clear"]
